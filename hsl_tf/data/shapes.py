@@ -4,8 +4,9 @@ Each example is a ``S x S`` RGB scene (default 32 x 32) on a noisy background (a
 dark base colour per image plus per-pixel Gaussian noise, sigma 8, quantised to 256 levels)
 holding 2, 3 or 4 non-overlapping objects (their bounding boxes keep a gap of at least 1 px;
 noise is added to objects too). Every object has a kind (0 circle, 1 square, 2 triangle
-pointing up, 3 cross, 4 diamond), a "radius" r in {3, 4, 5, 6} px (the object fits in the (2r+1) x (2r+1) box around its centre) and a colour
-drawn from an 8-colour palette with a small jitter, independent of the label.
+pointing up, 3 cross, 4 diamond), a "radius" r in {3, 4, 5, 6} px (the object fits in the
+(2r+1) x (2r+1) box around its centre) and a colour drawn from an 8-colour palette with a
+small jitter, independent of the label.
 
 Label rule (10 balanced classes):
     Let L be the leftmost and R the rightmost object, by centre x. Then

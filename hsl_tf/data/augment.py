@@ -1,0 +1,164 @@
+"""Vectorised, stateless K-view augmentation (SimCLR-style), a pure function of (images, seed).
+
+:func:`augment_views` turns a uint8 batch ``[B, H, W, 3]`` into ``V`` augmented views per
+image, ``float32 [B, V, H, W, 3]``, normalised with a per-channel mean/std. All ``N = B * V``
+views are processed at once: no Python loop over images or views, no ``tf.map_fn``. Only
+stateless random ops are used, with sub-seeds derived from ``seed`` by
+``tf.random.experimental.stateless_split``, so eager calls and calls inside ``tf.data`` /
+``tf.function`` give the same result for the same (images, seed).
+
+Per view, in this fixed order:
+  1. RandomResizedCrop (torchvision semantics): area fraction s ~ U(0.08, 1), log aspect
+     ratio ~ U(log 3/4, log 4/3), crop width sqrt(s * r) and height sqrt(s / r) as fractions
+     of the side, each clipped to <= 1, offset uniform inside the image; one
+     ``tf.image.crop_and_resize`` (bilinear, output size = input size) with
+     ``box_indices = repeat(range(B), V)``. Unlike torchvision there is no 10-try fallback to a
+     centre crop: clipping to the image replaces it.
+  2. Horizontal flip, p = 0.5.
+  3. Colour jitter, p = 0.8, ops in the fixed order brightness, contrast, saturation, hue
+     (torchvision draws a random order per image), each result clipped to [0, 1]:
+       brightness  x * b                      b ~ U(0.2, 1.8)
+       contrast    (x - mean(gray(x))) * c + mean(gray(x))     c ~ U(0.2, 1.8)
+       saturation  (x - gray(x)) * s + gray(x)                  s ~ U(0.2, 1.8)
+       hue         h <- (h + d) mod 1 in HSV                   d ~ U(-0.2, 0.2)
+     gray() uses the ITU-R 601 weights (0.2989, 0.587, 0.114) of both torchvision and
+     ``tf.image.rgb_to_grayscale``.
+  4. Grayscale, p = 0.2 (the gray value copied to the 3 channels).
+  5. Normalisation ``(x - mean) / std`` with x in [0, 1].
+
+This module does not use tf.data, so it runs eagerly too.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import tensorflow as tf
+
+CROP_SCALE = (0.08, 1.0)
+CROP_RATIO = (3.0 / 4.0, 4.0 / 3.0)
+FLIP_PROB = 0.5
+JITTER_PROB = 0.8
+JITTER_STRENGTH = 0.8  # brightness/contrast/saturation factors ~ U(1 - 0.8, 1 + 0.8)
+HUE_DELTA = 0.2
+GRAY_PROB = 0.2
+_GRAY_WEIGHTS = (0.2989, 0.587, 0.114)
+
+
+def _as_seed(seed) -> tf.Tensor:
+    """int32 [2] seed tensor from a tensor or a pair of ints."""
+    return tf.cast(tf.convert_to_tensor(seed), tf.int32)
+
+
+def sample_crop_boxes(seed, n) -> tf.Tensor:
+    """RandomResizedCrop boxes, float32 [n, 4] as normalised (y1, x1, y2, x2) in [0, 1].
+
+    Args:
+      seed: int32 [2].
+      n: number of boxes (int or scalar tensor).
+    """
+    seeds = tf.random.experimental.stateless_split(_as_seed(seed), num=4)  # [4, 2]
+    shape = tf.reshape(tf.cast(n, tf.int32), [1])
+    scale = tf.random.stateless_uniform(shape, seeds[0], *CROP_SCALE)  # [n]
+    log_ratio = tf.random.stateless_uniform(
+        shape, seeds[1], math.log(CROP_RATIO[0]), math.log(CROP_RATIO[1]))  # [n]
+    ratio = tf.exp(log_ratio)
+    w = tf.minimum(tf.sqrt(scale * ratio), 1.0)  # [n] fraction of the width
+    h = tf.minimum(tf.sqrt(scale / ratio), 1.0)  # [n] fraction of the height
+    y1 = tf.random.stateless_uniform(shape, seeds[2]) * (1.0 - h)  # [n]
+    x1 = tf.random.stateless_uniform(shape, seeds[3]) * (1.0 - w)  # [n]
+    return tf.stack([y1, x1, y1 + h, x1 + w], axis=1)  # [n, 4]
+
+
+def _bernoulli(seed, n, p) -> tf.Tensor:
+    """bool [n], True with probability p."""
+    return tf.random.stateless_uniform(tf.reshape(n, [1]), seed) < p
+
+
+def _gray(x: tf.Tensor) -> tf.Tensor:
+    """[N, H, W, 3] -> [N, H, W, 1] luma."""
+    return tf.reduce_sum(x * tf.constant(_GRAY_WEIGHTS, x.dtype), axis=-1, keepdims=True)
+
+
+def color_jitter(x: tf.Tensor, seed, prob: float = JITTER_PROB,
+                 strength: float = JITTER_STRENGTH, hue: float = HUE_DELTA) -> tf.Tensor:
+    """Per-view colour jitter with probability ``prob`` (see the module docstring).
+
+    Args:
+      x: float32 [N, H, W, 3] in [0, 1].
+      seed: int32 [2].
+    Returns:
+      float32 [N, H, W, 3] in [0, 1].
+    """
+    n = tf.shape(x)[0]
+    seeds = tf.random.experimental.stateless_split(_as_seed(seed), num=5)  # [5, 2]
+    shape = tf.reshape(n, [1])
+    lo, hi = max(0.0, 1.0 - strength), 1.0 + strength
+    b = tf.random.stateless_uniform(shape, seeds[0], lo, hi)[:, None, None, None]  # [N,1,1,1]
+    c = tf.random.stateless_uniform(shape, seeds[1], lo, hi)[:, None, None, None]
+    s = tf.random.stateless_uniform(shape, seeds[2], lo, hi)[:, None, None, None]
+    d = tf.random.stateless_uniform(shape, seeds[3], -hue, hue)[:, None, None]  # [N, 1, 1]
+    y = tf.clip_by_value(x * b, 0.0, 1.0)  # brightness
+    m = tf.reduce_mean(_gray(y), axis=[1, 2, 3], keepdims=True)  # [N, 1, 1, 1]
+    y = tf.clip_by_value((y - m) * c + m, 0.0, 1.0)  # contrast
+    g = _gray(y)  # [N, H, W, 1]
+    y = tf.clip_by_value((y - g) * s + g, 0.0, 1.0)  # saturation
+    hsv = tf.image.rgb_to_hsv(y)  # [N, H, W, 3]
+    h = tf.math.floormod(hsv[..., 0] + d, 1.0)  # [N, H, W]
+    y = tf.image.hsv_to_rgb(tf.stack([h, hsv[..., 1], hsv[..., 2]], axis=-1))
+    y = tf.clip_by_value(y, 0.0, 1.0)  # hue
+    apply = _bernoulli(seeds[4], n, prob)[:, None, None, None]  # [N, 1, 1, 1]
+    return tf.where(apply, y, x)
+
+
+def random_grayscale(x: tf.Tensor, seed, prob: float = GRAY_PROB) -> tf.Tensor:
+    """Per-view grayscale with probability ``prob``; float32 [N, H, W, 3] -> same."""
+    apply = _bernoulli(_as_seed(seed), tf.shape(x)[0], prob)[:, None, None, None]
+    g = tf.broadcast_to(_gray(x), tf.shape(x))  # [N, H, W, 3]
+    return tf.where(apply, g, x)
+
+
+def normalize(images, mean: Sequence[float], std: Sequence[float]) -> tf.Tensor:
+    """uint8 [..., 3] -> float32 [..., 3]: ``(images / 255 - mean) / std``."""
+    x = tf.cast(images, tf.float32) / 255.0
+    return _standardize(x, mean, std)
+
+
+def _standardize(x: tf.Tensor, mean, std) -> tf.Tensor:
+    mean = tf.constant(mean, tf.float32)  # [3]
+    std = tf.constant(std, tf.float32)  # [3]
+    return (x - mean) / std
+
+
+def augment_views(images, seed, num_views: int, mean: Sequence[float],
+                  std: Sequence[float]) -> tf.Tensor:
+    """K augmented views of every image.
+
+    Args:
+      images: uint8 [B, H, W, 3].
+      seed: int32 [2] (tensor or pair of ints).
+      num_views: V >= 1.
+      mean, std: per-channel statistics in [0, 1] pixel units.
+    Returns:
+      float32 [B, V, H, W, 3]; view v of image b is ``out[b, v]``.
+    """
+    images = tf.convert_to_tensor(images)
+    shape = tf.shape(images)
+    b, hw = shape[0], shape[1:3]
+    n = b * num_views
+    seeds = tf.random.experimental.stateless_split(_as_seed(seed), num=4)  # [4, 2]
+    boxes = sample_crop_boxes(seeds[0], n)  # [N, 4]
+    box_indices = tf.repeat(tf.range(b), num_views)  # [N]: view i comes from image i // V
+    x = tf.image.crop_and_resize(tf.cast(images, tf.float32), boxes, box_indices, hw,
+                                 method="bilinear")  # [N, H, W, 3] in [0, 255]
+    x = tf.clip_by_value(x / 255.0, 0.0, 1.0)
+    flip = _bernoulli(seeds[1], n, FLIP_PROB)[:, None, None, None]  # [N, 1, 1, 1]
+    x = tf.where(flip, tf.reverse(x, axis=[2]), x)
+    x = color_jitter(x, seeds[2])
+    x = random_grayscale(x, seeds[3])
+    x = _standardize(x, mean, std)  # [N, H, W, 3]
+    out_shape = tf.concat([[b, num_views], hw, [3]], axis=0)
+    x = tf.reshape(x, out_shape)  # [B, V, H, W, 3]
+    static = images.shape
+    return tf.ensure_shape(x, [static[0], num_views, static[1], static[2], 3])

@@ -1,0 +1,199 @@
+"""The hsl_tf model: encoder → entities → relations (MPNN) → critics → objective.
+
+:class:`HSLModel` only composes the parts. ``train_step`` and ``test_step`` share one
+``_forward``; losses are scaled by the global batch (``tf.nn.compute_average_loss``) so results
+do not depend on the number of replicas, every BatchNorm is synchronised under a strategy, and
+the Gumbel noise is drawn for the global batch from a stateless seed (config seed, step) of
+which each replica keeps its own slice (see :func:`hsl_tf.relations.sample_relations`).
+"""
+
+import dataclasses
+
+import tensorflow as tf
+import keras
+
+from hsl_tf import critics, encoders, objectives, pairs, relations
+from hsl_tf.errors import UserError
+
+SELF_SUPERVISED = tuple(objectives.OBJECTIVES)  # xz, xa, xza, bce
+OBJECTIVE_CHOICES = SELF_SUPERVISED + ("supervised",)
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    """Everything that defines the model. Library code receives this, never absl FLAGS."""
+
+    backbone: str = "conv4"
+    objective: str = "xza"
+    num_entities: int = 8  # S
+    entity_dim: int = 8  # D
+    num_relations: int = 2  # K (relation types; not the number of views)
+    temperature: float = 0.5  # τ of the Gumbel-softmax
+    hard: bool = False  # straight-through one-hot relations
+    mpnn_hidden: int = 64  # width of every MLP of m_η
+    head_hidden: int = 256  # width of the relation head f_δ (as in the baseline)
+    num_classes: int = 10  # only for objective=supervised
+    seed: int = 0
+    mean: tuple = (0.5, 0.5, 0.5)  # per-channel pixel mean in [0, 1]
+    std: tuple = (0.25, 0.25, 0.25)
+    estimator_xz: str = "nwj"
+    estimator_xa: str = "nwj"
+
+    def __post_init__(self):
+        if self.objective not in OBJECTIVE_CHOICES:
+            raise UserError(f"--objective={self.objective}: unknown; choose one of {', '.join(OBJECTIVE_CHOICES)}")
+        for flag, value in (("--num_relations", self.num_relations), ("--mpnn_hidden", self.mpnn_hidden),
+                            ("--head_hidden", self.head_hidden), ("--num_classes", self.num_classes)):
+            if value <= 0:
+                raise UserError(f"{flag}={value}: must be positive")
+        if self.num_entities < 2:
+            raise UserError(f"--num_entities={self.num_entities}: need at least 2 entities for relations")
+        if not self.temperature > 0:
+            raise UserError(f"--temperature={self.temperature}: must be positive")
+        for flag, name in (("--estimator_xz", self.estimator_xz), ("--estimator_xa", self.estimator_xa)):
+            if name not in objectives.ESTIMATORS:
+                raise UserError(f"{flag}={name}: unknown estimator; choose one of "
+                                f"{', '.join(e for e in objectives.ESTIMATORS if e != 'focal')}")
+
+
+class HSLModel(keras.Model):
+    """Self-supervised (or supervised-baseline) model of the paper.
+
+    ``call(images)`` maps normalised float images [N, H, W, 3] to z [N, S, D]. Training data
+    are dicts ``{"views": [B, V, H, W, 3] normalised float, "labels": [B]}``.
+    """
+
+    def __init__(self, config: ModelConfig, name="hsl", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.config = config
+        c = config
+        self.encoder = encoders.build_encoder(c.backbone, c.num_entities, c.entity_dim)
+        self.mpnn = relations.RelationMPNN(c.num_entities, c.num_relations, c.mpnn_hidden)
+        self.relation_head = critics.RelationHead(c.head_hidden)
+        self.structure_critic = critics.StructureCritic(c.num_entities, c.num_relations)
+        self.supervised = c.objective == "supervised"
+        self.classifier = keras.layers.Dense(c.num_classes, name="classifier") if self.supervised else None
+        self.critic_estimators = {} if self.supervised else objectives.critics_of(
+            c.objective, c.estimator_xz, c.estimator_xa)
+        names = ["loss"] + (["accuracy"] if self.supervised else [])
+        for critic in self.critic_estimators:
+            names += [f"bound_{critic}", f"pos_{critic}", f"neg_{critic}"]
+        if "xa" in self.critic_estimators:
+            names += [f"usage_{k}" for k in range(c.num_relations)] + ["usage_entropy"]
+        self.trackers = {n: keras.metrics.Mean(name=n) for n in names}
+        self._mean = tf.constant(c.mean, tf.float32)
+        self._std = tf.constant(c.std, tf.float32)
+
+    # ----------------------------------------------------------------------------- inference
+    @property
+    def metrics(self):
+        return list(self.trackers.values())
+
+    def normalize(self, pixels):
+        """uint8 or float pixels in [0, 255], [N, H, W, 3] → normalised float32 [N, H, W, 3]."""
+        x = tf.cast(pixels, tf.float32) / 255.0
+        return (x - self._mean) / self._std
+
+    def call(self, images, training=False):
+        """Normalised images [N, H, W, 3] → z [N, S, D]."""
+        g = self.encoder(images, training=training)  # [N, S·D]
+        return encoders.to_entities(g, self.config.num_entities, self.config.entity_dim)
+
+    def relation_probabilities(self, images):
+        """Deterministic relations (softmax, no Gumbel noise): [N, H, W, 3] → [N, S, S, K]."""
+        z = self(images, training=False)  # [N, S, D]
+        probs = relations.relation_probs(self.mpnn(z))  # [N, E, K]
+        return relations.edges_to_dense(probs, self.config.num_entities)  # [N, S, S, K]
+
+    def build_all(self, image_size):
+        """Creates every variable (encoder, MPNN, both critics, head) with a dummy batch."""
+        h, w = image_size
+        x = tf.zeros([2, h, w, 3])
+        z = self(x)  # [2, S, D]
+        g = tf.reshape(z, [2, -1])
+        self.relation_head(g, tf.constant([0]), tf.constant([1]))
+        rel = relations.edges_to_dense(relations.relation_probs(self.mpnn(z)), self.config.num_entities)
+        self.structure_critic(rel, rel, tf.constant([0]), tf.constant([1]))
+        if self.classifier is not None:
+            self.classifier(g)
+        self.built = True
+
+    # ----------------------------------------------------------------------------- training
+    def noise_seed(self):
+        """Stateless int32 [2] seed of the Gumbel noise: (config seed, training step)."""
+        step = tf.cast(self.optimizer.iterations, tf.int32) if self.optimizer is not None else 0
+        return tf.stack([tf.constant(self.config.seed, tf.int32), step])
+
+    def _forward(self, data, training, seed=None):
+        """Per-image loss [B] and scalar diagnostics for one (per-replica) batch."""
+        c = self.config
+        views = data["views"]  # [B, V, H, W, 3]
+        b, v = views.shape[0], views.shape[1]
+        if b is None or v is None:
+            raise ValueError("the batch and view dimensions must be static (use drop_remainder=True)")
+        x = tf.reshape(views, [b * v] + views.shape[2:].as_list())  # [N, H, W, 3], N = B·V
+        g = self.encoder(x, training=training)  # [N, S·D]
+        if self.supervised:
+            logits = self.classifier(g)  # [N, C]
+            labels = tf.repeat(tf.cast(data["labels"], tf.int32), v)  # [N]
+            ce = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
+            acc = tf.reduce_mean(tf.cast(tf.equal(tf.argmax(logits, -1, output_type=tf.int32), labels), tf.float32))
+            return tf.reduce_mean(tf.reshape(ce, [b, v]), axis=1), {"accuracy": acc}
+
+        idx = pairs.pair_indices(b, v)  # each [B, Q]
+        q = idx["anchor"].shape[1]
+        anchor = idx["anchor"].reshape(-1)  # [B·Q]
+        scores = {}
+        diags = {}
+        if "xz" in self.critic_estimators:
+            # positives and negatives in one call, so the head's BN sees both (as the baseline)
+            other = tf.concat([idx["positive"].reshape(-1), idx["negative"].reshape(-1)], 0)
+            s = self.relation_head(g, tf.concat([anchor, anchor], 0), other, training=training)  # [2·B·Q]
+            scores["xz"] = (tf.reshape(s[: b * q], [b, q]), tf.reshape(s[b * q:], [b, q]))
+        if "xa" in self.critic_estimators:
+            z = encoders.to_entities(g, c.num_entities, c.entity_dim)  # [N, S, D]
+            logits = self.mpnn(z)  # [N, E, K]
+            if training:
+                a = relations.sample_relations(logits, c.temperature, seed, hard=c.hard)  # [N, E, K]
+            else:
+                a = relations.relation_probs(logits)
+            usage = tf.reduce_mean(a, axis=[0, 1])  # [K]
+            diags.update({f"usage_{k}": usage[k] for k in range(c.num_relations)})
+            diags["usage_entropy"] = -tf.reduce_sum(usage * tf.math.log(usage + 1e-12))
+            rel = relations.edges_to_dense(a, c.num_entities)  # [N, S, S, K], zero diagonal
+            other = tf.concat([idx["positive"].reshape(-1), idx["negative"].reshape(-1)], 0)
+            s = self.structure_critic(rel, rel, tf.concat([anchor, anchor], 0), other)  # [2·B·Q]
+            scores["xa"] = (tf.reshape(s[: b * q], [b, q]), tf.reshape(s[b * q:], [b, q]))
+        per_image, obj_diags = objectives.compute_objective(scores, self.critic_estimators)
+        diags.update(obj_diags)
+        return per_image, diags
+
+    def compute_gradients(self, data):
+        """One forward/backward pass. Returns (per-image loss [B], diagnostics, grads, vars).
+
+        ``grads[i]`` is None for variables the active objective does not reach (e.g. W in xz).
+        """
+        variables = self.trainable_variables
+        with tf.GradientTape() as tape:
+            per_image, diags = self._forward(data, training=True, seed=self.noise_seed())
+            loss = tf.nn.compute_average_loss(per_image)  # ÷ global batch: replica-invariant
+        return per_image, diags, tape.gradient(loss, variables), variables
+
+    def train_step(self, data):
+        per_image, diags, grads, variables = self.compute_gradients(data)
+        used = [(g, v) for g, v in zip(grads, variables) if g is not None]
+        self.optimizer.apply([g for g, _ in used], [v for _, v in used])
+        return self._logs(per_image, diags)
+
+    def test_step(self, data):
+        per_image, diags = self._forward(data, training=False)
+        return self._logs(per_image, diags)
+
+    def _logs(self, per_image, diags):
+        """Updates the trackers; logs hold the running means and this step's values (``batch/``)."""
+        values = dict(diags, loss=tf.reduce_mean(per_image))
+        for name, tracker in self.trackers.items():
+            tracker.update_state(values[name])
+        logs = {name: tracker.result() for name, tracker in self.trackers.items()}
+        logs.update({f"batch/{k}": tf.convert_to_tensor(val) for k, val in values.items()})
+        return logs

@@ -1,0 +1,103 @@
+"""Objectives: mutual-information bounds over critic scores. Pure functions, no Keras state.
+
+Score layout: for each critic, ``pos`` and ``neg`` are float [B, Q]: row b holds the scores of
+the Q positive (joint) pairs and the Q negative (product-of-marginals) pairs anchored at image b
+(see :mod:`hsl_tf.pairs`). Every estimator maps (pos, neg) to a per-image training loss [B] and
+a per-image MI estimate in nats [B]; the batch value is the mean over images.
+
+NWJ (Eq. 3): I ≥ E_pos[T] − e^{-1}·E_neg[e^T] = E_pos[T] − E_neg[e^{T−1}].
+
+Stability: e^{T−1} is continued linearly above T = ``EXP_CLIP`` (30):
+  exp1(T) = e^{T−1}                       for T ≤ 30,
+          = e^{29}·(1 + (T − 30))         for T > 30.
+It is C¹ (value and slope match at 30), so the loss and its gradients are finite for any finite
+T (|T| up to 1e4 and beyond), and below 30 nothing changes. Above 30 the gradient of a negative
+score stays e^{29} instead of growing without bound, and the value is a slight over-estimate of
+the bound (e^x ≥ its tangent); scores that large only occur in a diverging run.
+"""
+
+import math
+
+import tensorflow as tf
+
+EXP_CLIP = 30.0
+
+
+def exp1(t):
+    """e^{t−1}, continued linearly above EXP_CLIP (finite value and gradient for finite t)."""
+    t = tf.convert_to_tensor(t)
+    c = tf.constant(EXP_CLIP, t.dtype)
+    safe = tf.exp(tf.minimum(t, c) - 1.0)
+    return tf.where(t <= c, safe, math.exp(EXP_CLIP - 1.0) * (1.0 + (t - c)))
+
+
+def nwj_estimate(pos, neg):
+    """NWJ bound per image: mean_q pos − mean_q e^{neg−1}. [B, Q], [B, Q] → [B]."""
+    return tf.reduce_mean(pos, axis=-1) - tf.reduce_mean(exp1(neg), axis=-1)
+
+
+def nwj(pos, neg):
+    """The paper's estimator: maximise the NWJ bound. Returns (loss [B], estimate [B])."""
+    bound = nwj_estimate(pos, neg)
+    return -bound, bound
+
+
+def focal(pos, neg, gamma=2.0, alpha=0.5):
+    """Focal/BCE loss of the I(X,Z) baseline (positives 1, negatives 0; γ=2, α=0.5).
+
+    Returns (loss [B], NWJ estimate [B]): the NWJ value is still reported as the MI estimate.
+    """
+
+    def focal_terms(logits, target):
+        ce = tf.nn.sigmoid_cross_entropy_with_logits(labels=tf.fill(tf.shape(logits), target),
+                                                     logits=logits)
+        p = tf.sigmoid(logits)
+        p_t = p if target == 1.0 else 1.0 - p
+        a = alpha if target == 1.0 else 1.0 - alpha
+        return a * (1.0 - p_t) ** gamma * ce
+
+    loss = 0.5 * (tf.reduce_mean(focal_terms(pos, 1.0), -1) + tf.reduce_mean(focal_terms(neg, 0.0), -1))
+    return loss, nwj_estimate(pos, neg)
+
+
+# One registry: estimator name → fn(pos [B,Q], neg [B,Q]) → (loss [B], estimate [B]).
+ESTIMATORS = {"nwj": nwj, "focal": focal}
+
+# Objective → the critics it trains ("xz": T_β, "xa": T_ω) and the default estimator of each.
+OBJECTIVES = {
+    "xz": {"xz": "nwj"},
+    "xa": {"xa": "nwj"},
+    "xza": {"xz": "nwj", "xa": "nwj"},
+    "bce": {"xz": "focal"},
+}
+
+
+def critics_of(objective, estimator_xz="nwj", estimator_xa="nwj"):
+    """{critic: estimator} for a self-supervised objective (``bce`` keeps its focal loss)."""
+    if objective not in OBJECTIVES:
+        raise ValueError(f"unknown objective {objective!r}")
+    chosen = {"xz": estimator_xz, "xa": estimator_xa}
+    return {c: (e if e == "focal" else chosen[c]) for c, e in OBJECTIVES[objective].items()}
+
+
+def compute_objective(scores, estimators):
+    """Combine the critics' bounds; I(X,Z,A) = I(X,Z) + I(X,A) (Z ⟂ A | X, appendix A).
+
+    Args:
+      scores: {"xz": (pos, neg), "xa": (pos, neg)} for the active critics, each [B, Q].
+      estimators: {critic: estimator name} for the same critics.
+    Returns:
+      (loss [B] per image, diagnostics dict of scalars): ``bound_<c>`` (nats), ``pos_<c>`` and
+      ``neg_<c>`` (mean critic scores) per critic, and ``mi`` (the sum of the bounds).
+    """
+    loss, diags, mi = 0.0, {}, 0.0
+    for critic, (pos, neg) in scores.items():
+        critic_loss, estimate = ESTIMATORS[estimators[critic]](pos, neg)
+        loss = loss + critic_loss
+        bound = tf.reduce_mean(estimate)
+        diags[f"bound_{critic}"] = bound
+        diags[f"pos_{critic}"] = tf.reduce_mean(pos)
+        diags[f"neg_{critic}"] = tf.reduce_mean(neg)
+        mi = mi + bound
+    diags["mi"] = mi
+    return loss, diags
