@@ -46,6 +46,16 @@ GRAY_PROB = 0.2
 _GRAY_WEIGHTS = (0.2989, 0.587, 0.114)
 
 
+def _vec_shape(n):
+    """Shape ``[n]`` for a Python int or a scalar tensor (static when possible)."""
+    return [n] if isinstance(n, int) else tf.reshape(tf.cast(n, tf.int32), [1])
+
+
+def _dim(x: tf.Tensor, axis: int):
+    """Static size of ``x`` along ``axis`` if known, else the dynamic one."""
+    return x.shape[axis] if x.shape[axis] is not None else tf.shape(x)[axis]
+
+
 def _as_seed(seed) -> tf.Tensor:
     """int32 [2] seed tensor from a tensor or a pair of ints."""
     return tf.cast(tf.convert_to_tensor(seed), tf.int32)
@@ -59,7 +69,7 @@ def sample_crop_boxes(seed, n) -> tf.Tensor:
       n: number of boxes (int or scalar tensor).
     """
     seeds = tf.random.experimental.stateless_split(_as_seed(seed), num=4)  # [4, 2]
-    shape = tf.reshape(tf.cast(n, tf.int32), [1])
+    shape = _vec_shape(n)
     scale = tf.random.stateless_uniform(shape, seeds[0], *CROP_SCALE)  # [n]
     log_ratio = tf.random.stateless_uniform(
         shape, seeds[1], math.log(CROP_RATIO[0]), math.log(CROP_RATIO[1]))  # [n]
@@ -73,7 +83,7 @@ def sample_crop_boxes(seed, n) -> tf.Tensor:
 
 def _bernoulli(seed, n, p) -> tf.Tensor:
     """bool [n], True with probability p."""
-    return tf.random.stateless_uniform(tf.reshape(n, [1]), seed) < p
+    return tf.random.stateless_uniform(_vec_shape(n), seed) < p
 
 
 def _gray(x: tf.Tensor) -> tf.Tensor:
@@ -91,9 +101,9 @@ def color_jitter(x: tf.Tensor, seed, prob: float = JITTER_PROB,
     Returns:
       float32 [N, H, W, 3] in [0, 1].
     """
-    n = tf.shape(x)[0]
+    n = _dim(x, 0)
     seeds = tf.random.experimental.stateless_split(_as_seed(seed), num=5)  # [5, 2]
-    shape = tf.reshape(n, [1])
+    shape = _vec_shape(n)
     lo, hi = max(0.0, 1.0 - strength), 1.0 + strength
     b = tf.random.stateless_uniform(shape, seeds[0], lo, hi)[:, None, None, None]  # [N,1,1,1]
     c = tf.random.stateless_uniform(shape, seeds[1], lo, hi)[:, None, None, None]
@@ -114,7 +124,7 @@ def color_jitter(x: tf.Tensor, seed, prob: float = JITTER_PROB,
 
 def random_grayscale(x: tf.Tensor, seed, prob: float = GRAY_PROB) -> tf.Tensor:
     """Per-view grayscale with probability ``prob``; float32 [N, H, W, 3] -> same."""
-    apply = _bernoulli(_as_seed(seed), tf.shape(x)[0], prob)[:, None, None, None]
+    apply = _bernoulli(_as_seed(seed), _dim(x, 0), prob)[:, None, None, None]
     g = tf.broadcast_to(_gray(x), tf.shape(x))  # [N, H, W, 3]
     return tf.where(apply, g, x)
 
@@ -144,13 +154,12 @@ def augment_views(images, seed, num_views: int, mean: Sequence[float],
       float32 [B, V, H, W, 3]; view v of image b is ``out[b, v]``.
     """
     images = tf.convert_to_tensor(images)
-    shape = tf.shape(images)
-    b, hw = shape[0], shape[1:3]
+    b, h, w = _dim(images, 0), _dim(images, 1), _dim(images, 2)
     n = b * num_views
     seeds = tf.random.experimental.stateless_split(_as_seed(seed), num=4)  # [4, 2]
     boxes = sample_crop_boxes(seeds[0], n)  # [N, 4]
     box_indices = tf.repeat(tf.range(b), num_views)  # [N]: view i comes from image i // V
-    x = tf.image.crop_and_resize(tf.cast(images, tf.float32), boxes, box_indices, hw,
+    x = tf.image.crop_and_resize(tf.cast(images, tf.float32), boxes, box_indices, [h, w],
                                  method="bilinear")  # [N, H, W, 3] in [0, 255]
     x = tf.clip_by_value(x / 255.0, 0.0, 1.0)
     flip = _bernoulli(seeds[1], n, FLIP_PROB)[:, None, None, None]  # [N, 1, 1, 1]
@@ -158,7 +167,4 @@ def augment_views(images, seed, num_views: int, mean: Sequence[float],
     x = color_jitter(x, seeds[2])
     x = random_grayscale(x, seeds[3])
     x = _standardize(x, mean, std)  # [N, H, W, 3]
-    out_shape = tf.concat([[b, num_views], hw, [3]], axis=0)
-    x = tf.reshape(x, out_shape)  # [B, V, H, W, 3]
-    static = images.shape
-    return tf.ensure_shape(x, [static[0], num_views, static[1], static[2], 3])
+    return tf.reshape(x, [b, num_views, h, w, 3])  # [B, V, H, W, 3]
