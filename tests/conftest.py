@@ -1,0 +1,22 @@
+"""Session-wide test setup shared by every test module.
+
+* Quiet TF's C++ logging (must be set before TensorFlow is imported).
+* Split the single physical CPU into 2 logical CPU devices, so MirroredStrategy tests can run
+  2 replicas ("/cpu:0", "/cpu:1"). This must happen before any TF op runs, hence at conftest
+  import time (pytest imports conftest.py before collecting the test modules). If TF was already
+  initialised (e.g. the package was imported earlier by a plugin), ``RuntimeError`` is raised;
+  tests needing 2 devices then skip themselves by checking ``tf.config.list_logical_devices``.
+"""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import tensorflow as tf  # noqa: E402  (after the env var on purpose)
+
+try:
+    # list_physical_devices does not initialise the runtime (list_logical_devices would).
+    tf.config.set_logical_device_configuration(
+        tf.config.list_physical_devices("CPU")[0], [tf.config.LogicalDeviceConfiguration()] * 2)
+except RuntimeError:  # TF already initialised: keep whatever devices exist
+    pass
