@@ -49,8 +49,8 @@ def focal(pos, neg, gamma=2.0, alpha=0.5):
     """
 
     def focal_terms(logits, target):
-        ce = tf.nn.sigmoid_cross_entropy_with_logits(labels=tf.fill(tf.shape(logits), target),
-                                                     logits=logits)
+        labels = tf.fill(tf.shape(logits), tf.cast(target, logits.dtype))  # dtype of the scores
+        ce = tf.nn.sigmoid_cross_entropy_with_logits(labels=labels, logits=logits)
         p = tf.sigmoid(logits)
         p_t = p if target == 1.0 else 1.0 - p
         a = alpha if target == 1.0 else 1.0 - alpha
