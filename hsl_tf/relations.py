@@ -50,25 +50,25 @@ class PairMLP(layers.Layer):
     gathered per edge. Inputs: nodes [N, S, F], optional edges [N, E, F_e]. Output [N, E, out].
     """
 
-    def __init__(self, hidden, out, senders, receivers, name=None, **kwargs):
+    def __init__(self, hidden, out, senders, receivers, edge_inputs=False, name=None, **kwargs):
         super().__init__(name=name, **kwargs)
         self.senders, self.receivers = senders, receivers
         self.w_send = layers.Dense(hidden, name="w_send")
         self.w_recv = layers.Dense(hidden, use_bias=False, name="w_recv")
-        self.w_edge = layers.Dense(hidden, use_bias=False, name="w_edge")
+        self.w_edge = layers.Dense(hidden, use_bias=False, name="w_edge") if edge_inputs else None
         self.fc2 = layers.Dense(out, activation="elu", name="fc2")
 
     def build(self, nodes_shape, edges_shape=None):
         self.w_send.build(nodes_shape)
         self.w_recv.build(nodes_shape)
-        if edges_shape is not None:
+        if self.w_edge is not None:
             self.w_edge.build(edges_shape)
         self.fc2.build(tuple(nodes_shape[:-2]) + (None, self.w_send.units))
 
     def call(self, nodes, edges=None):
         pre = (tf.gather(self.w_send(nodes), self.senders, axis=1)  # [N, E, H]
                + tf.gather(self.w_recv(nodes), self.receivers, axis=1))
-        if edges is not None:
+        if self.w_edge is not None:
             pre = pre + self.w_edge(edges)
         return self.fc2(keras.ops.elu(pre))  # [N, E, out]
 
@@ -94,7 +94,7 @@ class RelationMPNN(keras.Model):
         self.m_emb = mlp(hidden, hidden, "m_emb")
         self.m_e1 = PairMLP(hidden, hidden, send, recv, name="m_e1")
         self.m_v1 = mlp(hidden, hidden, "m_v1")
-        self.m_e2 = PairMLP(hidden, hidden, send, recv, name="m_e2")
+        self.m_e2 = PairMLP(hidden, hidden, send, recv, edge_inputs=True, name="m_e2")
         self.fc_out = layers.Dense(num_relations, name="fc_out")
 
     def call(self, z):

@@ -1,0 +1,184 @@
+"""Keras callbacks of bin/train: TensorBoard scalars at the true global step, checkpoints with
+resume and SIGTERM, a step limit, a non-finite guard, a progress bar and the surrogate probe.
+
+Every callback reads the global step from ``model.optimizer.iterations`` (restored with the
+checkpoint), never from Keras' per-epoch batch counter.
+"""
+
+import math
+import signal
+import time
+
+import numpy as np
+import tensorflow as tf
+import keras
+
+from hsl_tf import linear
+
+
+def global_step(model):
+    return int(model.optimizer.iterations.numpy())
+
+
+class TrainingStopped(Exception):
+    """Training ended early for a reason the user must see (non-finite loss, SIGTERM)."""
+
+    def __init__(self, message, exit_code):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+class ScalarLogger(keras.callbacks.Callback):
+    """Writes this step's global values (the ``batch/*`` logs) as ``train/*`` scalars, plus the
+    learning rate and ``perf/steps_per_s`` and ``perf/images_per_s`` (views per second)."""
+
+    def __init__(self, writer, views_per_step, every=10, last_step=None):
+        super().__init__()
+        self.writer, self.views_per_step, self.every = writer, views_per_step, every
+        self.last_step = last_step
+        self._t0 = self._s0 = None
+        self.images_per_s = []
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if self._t0 is None:
+            self._t0, self._s0 = time.perf_counter(), global_step(self.model)
+
+    def on_train_batch_end(self, batch, logs=None):
+        step = global_step(self.model)
+        if step % self.every and step != self.last_step:
+            return
+        now = time.perf_counter()
+        steps_per_s = (step - self._s0) / max(now - self._t0, 1e-9)
+        self._t0, self._s0 = now, step
+        self.images_per_s.append(steps_per_s * self.views_per_step)
+        with self.writer.as_default(step=step):
+            for key, value in (logs or {}).items():
+                if key.startswith("batch/"):
+                    tf.summary.scalar("train/" + key[len("batch/"):], float(value))
+            lr = self.model.optimizer.learning_rate
+            tf.summary.scalar("train/learning_rate", float(lr.numpy() if hasattr(lr, "numpy") else lr))
+            tf.summary.scalar("perf/steps_per_s", steps_per_s)
+            tf.summary.scalar("perf/images_per_s", steps_per_s * self.views_per_step)
+
+    def on_train_end(self, logs=None):
+        self.writer.flush()
+
+
+class StopAtStep(keras.callbacks.Callback):
+    """Stops fit once the global step reaches ``total_steps``."""
+
+    def __init__(self, total_steps):
+        super().__init__()
+        self.total_steps = total_steps
+
+    def on_train_batch_end(self, batch, logs=None):
+        if global_step(self.model) >= self.total_steps:
+            self.model.stop_training = True
+
+
+class Checkpointer(keras.callbacks.Callback):
+    """Saves a ``tf.train.CheckpointManager`` checkpoint every ``every`` steps and at the end.
+
+    A non-finite loss stops training without saving (the last good checkpoint is kept), and
+    SIGTERM (the usual preemption signal) saves a checkpoint and stops.
+    """
+
+    def __init__(self, manager, every):
+        super().__init__()
+        self.manager, self.every = manager, every
+        self._sigterm = False
+        self._previous_handler = None
+        self.stopped = None
+
+    def _on_sigterm(self, signum, frame):
+        self._sigterm = True
+
+    def on_train_begin(self, logs=None):
+        try:
+            self._previous_handler = signal.signal(signal.SIGTERM, self._on_sigterm)
+        except ValueError:  # not the main thread
+            self._previous_handler = None
+
+    def on_train_batch_end(self, batch, logs=None):
+        step = global_step(self.model)
+        loss = float((logs or {}).get("batch/loss", 0.0))
+        if not math.isfinite(loss):
+            last = self.manager.latest_checkpoint
+            self.stopped = TrainingStopped(
+                f"non-finite loss ({loss}) at step {step}; training stopped, last good checkpoint kept: "
+                f"{last or 'none'}", exit_code=1)
+            self.model.stop_training = True
+            return
+        if step % self.every == 0 or self._sigterm:
+            self._save(step)
+        if self._sigterm:
+            self.stopped = TrainingStopped(
+                f"SIGTERM: checkpoint saved at step {step}; rerun the same command to resume", exit_code=143)
+            self.model.stop_training = True
+
+    def _save(self, step):
+        if self.manager.latest_checkpoint and self.manager.latest_checkpoint.endswith(f"-{step}"):
+            return
+        self.manager.save(checkpoint_number=step)
+
+    def on_train_end(self, logs=None):
+        if self.stopped is None or self.stopped.exit_code == 143:
+            self._save(global_step(self.model))
+        if self._previous_handler is not None:
+            signal.signal(signal.SIGTERM, self._previous_handler)
+
+
+class Progress(keras.callbacks.Callback):
+    """A console progress bar over the global steps (with ETA), showing the main values."""
+
+    KEYS = ("loss", "mi", "accuracy")
+
+    def __init__(self, total_steps, start_step, verbose=1):
+        super().__init__()
+        self.bar = keras.utils.Progbar(total_steps, verbose=verbose, stateful_metrics=self.KEYS,
+                                       unit_name="step")
+        self.start_step = start_step
+        self._started = False
+
+    def on_train_batch_end(self, batch, logs=None):
+        step = global_step(self.model)
+        if not self._started:
+            self.bar._start = time.time()
+            self.bar._seen_so_far = self.start_step
+            self._started = True
+        values = [(k, float(logs[f"batch/{k}"])) for k in self.KEYS if f"batch/{k}" in (logs or {})]
+        self.bar.update(step, values=values)
+
+
+class SurrogateProbe(keras.callbacks.Callback):
+    """Fig. 3: every ``every`` steps, trains a linear classifier for one epoch on frozen features
+    of the training split (normalised, no augmentation) and logs its training accuracy as
+    ``surrogate/train_accuracy`` at the global step."""
+
+    def __init__(self, writer, images, labels, num_classes, every, batch_size=64, learning_rate=1e-3, seed=0):
+        super().__init__()
+        self.writer, self.images, self.labels = writer, images, labels
+        self.num_classes, self.every = num_classes, every
+        self.batch_size, self.learning_rate, self.seed = batch_size, learning_rate, seed
+        self.history = []
+
+    def evaluate(self):
+        encode = tf.function(lambda x: self.model(self.model.normalize(x), training=False))
+        feats = linear.extract_features(encode, self.images)
+        res = linear.train_linear(feats, self.labels, self.num_classes, epochs=1, batch_size=self.batch_size,
+                                  learning_rate=self.learning_rate, seed=self.seed)
+        return res.train_accuracy
+
+    def on_train_batch_end(self, batch, logs=None):
+        step = global_step(self.model)
+        if self.every <= 0 or step % self.every:
+            return
+        acc = self.evaluate()
+        self.history.append((step, acc))
+        with self.writer.as_default(step=step):
+            tf.summary.scalar("surrogate/train_accuracy", acc)
+        self.writer.flush()
+
+
+def as_numpy_logs(logs):
+    return {k: float(np.asarray(v)) for k, v in (logs or {}).items()}

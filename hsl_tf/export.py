@@ -1,0 +1,174 @@
+"""SavedModel exports in the TF Serving layout ``<base>/<integer version>/saved_model.pb``.
+
+A version directory is written to a temporary sibling and renamed into place only when it is
+complete, so TF Serving never sees a partial version, and an existing version is never
+overwritten (the next free integer is used).
+
+Encoder export (``export_encoder``), all without random ops:
+  - ``serving_default`` and ``embed``: ``images`` uint8 [N, H, W, 3] → ``z`` float32 [N, S, D];
+  - ``relations``: ``images`` uint8 [N, H, W, 3] → ``relations`` [N, S, S, K], the deterministic
+    edge probabilities (softmax of the MPNN logits, zero diagonal);
+  - ``embed_pixels``: ``pixels`` float32 [N, H, W, 3] in [0, 255] → ``z``; differentiable with
+    respect to its input (used by the interpretation stage).
+Normalisation (the training set's mean/std) is part of the exported graph. The model config
+is stored beside it in ``assets.extra/hsl_tf.json``.
+"""
+
+import json
+import os
+import re
+import shutil
+import uuid
+
+import tensorflow as tf
+
+from hsl_tf.errors import UserError
+
+META_FILE = os.path.join("assets.extra", "hsl_tf.json")
+
+
+def versions(base):
+    """Sorted integer versions present under ``base`` (complete SavedModels only)."""
+    if not os.path.isdir(base):
+        return []
+    found = [int(d) for d in os.listdir(base)
+             if re.fullmatch(r"\d+", d) and os.path.isfile(os.path.join(base, d, "saved_model.pb"))]
+    return sorted(found)
+
+
+def write_version(base, write_fn):
+    """Writes a new version under ``base`` atomically. ``write_fn(tmp_dir)`` fills the directory.
+
+    Returns the final version directory. Never overwrites an existing version.
+    """
+    os.makedirs(base, exist_ok=True)
+    tmp = os.path.join(base, f".tmp-{uuid.uuid4().hex}")
+    try:
+        write_fn(tmp)
+        while True:
+            taken = [int(d) for d in os.listdir(base) if re.fullmatch(r"\d+", d)]
+            final = os.path.join(base, str(max(taken, default=0) + 1))
+            try:
+                os.rename(tmp, final)  # atomic on POSIX; fails if ``final`` exists and is non-empty
+                return final
+            except OSError:
+                if not os.path.exists(final):
+                    raise
+    finally:
+        if os.path.exists(tmp):
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _write_meta(path, meta):
+    os.makedirs(os.path.join(path, "assets.extra"), exist_ok=True)
+    with open(os.path.join(path, META_FILE), "w") as f:
+        json.dump(meta, f, indent=1, sort_keys=True)
+
+
+def export_encoder(model, base, image_size, extra_meta=None):
+    """Exports the encoder (and its MPNN) of an :class:`hsl_tf.model.HSLModel` under ``base``."""
+    import keras
+
+    h, w = image_size
+    images = tf.TensorSpec([None, h, w, 3], tf.uint8, name="images")
+    pixels = tf.TensorSpec([None, h, w, 3], tf.float32, name="pixels")
+
+    def embed(images):
+        return {"z": model(model.normalize(images), training=False)}
+
+    def relations(images):
+        return {"relations": model.relation_probabilities(model.normalize(images))}
+
+    def embed_pixels(pixels):
+        return {"z": model(model.normalize(pixels), training=False)}
+
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.add_endpoint("serving_default", embed, input_signature=[images])
+    archive.add_endpoint("embed", embed, input_signature=[images])
+    archive.add_endpoint("relations", relations, input_signature=[images])
+    archive.add_endpoint("embed_pixels", embed_pixels, input_signature=[pixels])
+    meta = dict(kind="encoder", image_size=[h, w], config=_config_dict(model.config), **(extra_meta or {}))
+
+    def write(tmp):
+        archive.write_out(tmp, verbose=False)
+        _write_meta(tmp, meta)
+
+    return write_version(base, write)
+
+
+def _config_dict(config):
+    import dataclasses
+
+    d = dataclasses.asdict(config)
+    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in d.items()}
+
+
+def resolve_version_dir(path, flag="--encoder"):
+    """``path`` is a version directory or a base directory (newest version). Returns the dir."""
+    if not os.path.exists(path):
+        raise UserError(f"{flag}={path}: no such file or directory")
+    if os.path.isfile(os.path.join(path, "saved_model.pb")):
+        return path
+    found = versions(path)
+    if found:
+        return os.path.join(path, str(found[-1]))
+    raise UserError(f"{flag}={path}: not a SavedModel (no saved_model.pb here or in an integer version subdirectory)")
+
+
+class EncoderHandle:
+    """A frozen encoder for the probe and interpretation stages.
+
+    Attributes: ``name`` (path or ``random:<backbone>``), ``image_size`` (H, W), ``config`` (dict),
+    ``num_entities``, ``entity_dim``; methods ``embed(uint8 images) → z [N,S,D]`` and
+    ``embed_pixels(float pixels in [0,255]) → z`` (differentiable); ``variables``.
+    """
+
+    def __init__(self, name, image_size, config, embed, embed_pixels, variables, trackable):
+        self.name, self.image_size, self.config = name, tuple(image_size), config
+        self.num_entities, self.entity_dim = config["num_entities"], config["entity_dim"]
+        self.embed, self.embed_pixels = embed, embed_pixels
+        self.variables, self.trackable = variables, trackable
+
+    def check_image_size(self, height, width, flag="--dataset"):
+        if (height, width) != self.image_size:
+            raise UserError(f"{flag}: images are {height}x{width} but the encoder {self.name} takes "
+                            f"{self.image_size[0]}x{self.image_size[1]}; pass --image_size={self.image_size[0]}")
+
+
+def load_encoder(spec, *, seed=0, image_size=(32, 32), mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25),
+                 num_entities=8, entity_dim=8, flag="--encoder"):
+    """Loads ``spec``: an exported encoder (version or base dir) or ``random:<backbone>``.
+
+    A random encoder is a freshly initialised model seeded with ``seed`` (the RANDOM baseline of
+    Table 1), normalising with ``mean``/``std`` of the probe dataset.
+    """
+    if spec.startswith("random:"):
+        import keras
+        from hsl_tf.model import HSLModel, ModelConfig
+
+        keras.utils.set_random_seed(seed)
+        config = ModelConfig(backbone=spec.split(":", 1)[1], objective="xz", seed=seed,
+                             num_entities=num_entities, entity_dim=entity_dim,
+                             mean=tuple(mean), std=tuple(std))
+        model = HSLModel(config)
+        model.build_all(image_size)
+        call = tf.function(lambda x: model(model.normalize(x), training=False))
+        return EncoderHandle(spec, image_size, _config_dict(config), call, call,
+                             model.variables, model)
+    path = resolve_version_dir(spec, flag)
+    meta_path = os.path.join(path, META_FILE)
+    if not os.path.isfile(meta_path):
+        raise UserError(f"{flag}={spec}: {path} is not an hsl_tf encoder export (no {META_FILE})")
+    with open(meta_path) as f:
+        meta = json.load(f)
+    if meta.get("kind") != "encoder":
+        raise UserError(f"{flag}={spec}: {path} holds a {meta.get('kind')} export, not an encoder")
+    try:
+        loaded = tf.saved_model.load(path)
+    except Exception as err:  # corrupt or partial SavedModel
+        raise UserError(f"{flag}={spec}: cannot load the SavedModel in {path}: {type(err).__name__}") from None
+    embed = lambda images: loaded.embed(images)["z"]  # noqa: E731
+    embed_pixels = lambda pixels: loaded.embed_pixels(pixels)["z"]  # noqa: E731
+    return EncoderHandle(spec, meta["image_size"], meta["config"], embed, embed_pixels,
+                         list(loaded.variables), loaded)

@@ -1,0 +1,197 @@
+"""The training stage behind ``bin/train``: data → model under a strategy → fit → export.
+
+``WORKDIR`` receives ``flags.json`` (the resolved configuration), ``checkpoints/`` (resume),
+``tb/`` (TensorBoard), ``export/encoder/<version>/`` (SavedModel) and ``results.json``.
+Rerunning the same command continues from the last checkpoint at the right step and epoch.
+"""
+
+import dataclasses
+import json
+import math
+import os
+import tempfile
+import time
+
+import tensorflow as tf
+import keras
+
+from hsl_tf import callbacks as cb
+from hsl_tf import distribute, encoders, export
+from hsl_tf.data import datasets, pipeline
+from hsl_tf.errors import UserError
+from hsl_tf.model import HSLModel, ModelConfig
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """The resolved options of one training run (what ``flags.json`` records)."""
+
+    workdir: str
+    dataset: str = "shapes"
+    data_dir: str | None = None
+    download: bool = False
+    image_size: int | None = None
+    train_examples: int | None = None
+    test_examples: int | None = None
+    skip_corrupt: bool = False
+    backbone: str = "conv4"
+    objective: str = "xza"
+    num_entities: int = 8
+    entity_dim: int = 8
+    num_relations: int = 2
+    temperature: float = 0.5
+    hard_relations: bool = False
+    mpnn_hidden: int = 64
+    head_hidden: int = 256
+    estimator_xz: str = "nwj"
+    estimator_xa: str = "nwj"
+    augmentations: int = 4
+    batch_size: int = 64
+    epochs: int = 1
+    max_steps: int = 0
+    learning_rate: float = 1e-3
+    seed: int = 0
+    surrogate_every: int = 100
+    surrogate_examples: int = 5000
+    checkpoint_every: int = 500
+    log_every: int = 10
+    export_dir: str | None = None
+    jit_compile: bool = False
+    verbose: int = 1
+
+    def validate(self):
+        for flag in ("augmentations", "batch_size", "epochs", "checkpoint_every", "log_every",
+                     "surrogate_examples"):
+            if getattr(self, flag) <= 0:
+                raise UserError(f"--{flag}={getattr(self, flag)}: must be positive")
+        for flag in ("max_steps", "surrogate_every"):
+            if getattr(self, flag) < 0:
+                raise UserError(f"--{flag}={getattr(self, flag)}: must be ≥ 0")
+        if not self.learning_rate > 0:
+            raise UserError(f"--learning_rate={self.learning_rate}: must be positive")
+        if self.augmentations < 2 and self.objective != "supervised":
+            raise UserError(f"--augmentations={self.augmentations}: self-supervised objectives need ≥ 2 views")
+
+    def model_config(self, data):
+        return ModelConfig(
+            backbone=self.backbone, objective=self.objective, num_entities=self.num_entities,
+            entity_dim=self.entity_dim, num_relations=self.num_relations, temperature=self.temperature,
+            hard=self.hard_relations, mpnn_hidden=self.mpnn_hidden, head_hidden=self.head_hidden,
+            num_classes=data.num_classes, seed=self.seed, mean=tuple(data.mean), std=tuple(data.std),
+            estimator_xz=self.estimator_xz, estimator_xa=self.estimator_xa)
+
+
+def prepare_workdir(path, flag="--workdir"):
+    """Creates ``path`` and checks that it is writable."""
+    try:
+        os.makedirs(path, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path):
+            pass
+    except OSError as err:
+        raise UserError(f"{flag}={path}: not writable ({err.strerror})") from None
+
+
+def write_json(path, obj):
+    """Writes JSON atomically (temp file + rename), so a crash never leaves half a file."""
+    tmp = f"{path}.tmp-{os.getpid()}"
+    with open(tmp, "w") as f:
+        json.dump(obj, f, indent=1, sort_keys=True)
+    os.replace(tmp, path)
+
+
+def build_model(cfg, data, strategy):
+    """Model, compiled and with optimizer slots created, inside ``strategy.scope()``."""
+    encoders.build_encoder(cfg.backbone, cfg.num_entities, cfg.entity_dim)  # validates S·D early
+    with strategy.scope():
+        model = HSLModel(cfg.model_config(data))
+        model.build_all(data.image_size)
+        model.compile(optimizer=keras.optimizers.Adam(cfg.learning_rate), jit_compile=cfg.jit_compile)
+        model.optimizer.build(model.trainable_variables)
+    return model
+
+
+def train(cfg: TrainConfig, strategy=None):
+    """Runs (or resumes) one training run. Returns the results dict also written to results.json."""
+    cfg.validate()
+    strategy = strategy or distribute.make_strategy("auto")
+    chief = distribute.is_chief(strategy)
+    prepare_workdir(cfg.workdir)
+    data = datasets.load_dataset(cfg.dataset, data_dir=cfg.data_dir, download=cfg.download,
+                                 image_size=cfg.image_size, train_examples=cfg.train_examples,
+                                 test_examples=cfg.test_examples, seed=cfg.seed, skip_corrupt=cfg.skip_corrupt)
+    encoders.check_image_size(*data.image_size)
+    replicas = strategy.num_replicas_in_sync
+    if cfg.batch_size % replicas:
+        raise UserError(f"--batch_size={cfg.batch_size}: must be divisible by the {replicas} replicas")
+    if cfg.objective != "supervised" and cfg.batch_size // replicas < 2:
+        raise UserError(f"--batch_size={cfg.batch_size}: each of the {replicas} replicas needs ≥ 2 images for negatives")
+    steps_per_epoch = len(data.train_images) // cfg.batch_size
+    if steps_per_epoch == 0:
+        raise UserError(f"--batch_size={cfg.batch_size}: larger than the {len(data.train_images)} training images")
+    total_steps = cfg.epochs * steps_per_epoch
+    if cfg.max_steps:
+        total_steps = min(total_steps, cfg.max_steps)
+
+    model = build_model(cfg, data, strategy)
+    ckpt_dir = os.path.join(cfg.workdir, "checkpoints") if chief else tempfile.mkdtemp(prefix="hsl-ckpt-")
+    manager = tf.train.CheckpointManager(tf.train.Checkpoint(model=model, optimizer=model.optimizer),
+                                         ckpt_dir, max_to_keep=3)
+    if manager.latest_checkpoint:
+        manager.checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+    start = cb.global_step(model)
+    if chief:
+        write_json(os.path.join(cfg.workdir, "flags.json"), dataclasses.asdict(cfg))
+    if start and cfg.verbose:
+        print(f"Resuming from step {start} (epoch {start // steps_per_epoch + 1}) of {total_steps}")
+
+    writer = (tf.summary.create_file_writer(os.path.join(cfg.workdir, "tb")) if chief
+              else tf.summary.create_noop_writer())
+    views_per_step = cfg.batch_size * cfg.augmentations
+    scalars = cb.ScalarLogger(writer, views_per_step, every=cfg.log_every, last_step=total_steps)
+    checkpointer = cb.Checkpointer(manager, cfg.checkpoint_every)
+    n_sur = min(cfg.surrogate_examples, len(data.train_images))
+    surrogate = cb.SurrogateProbe(writer, data.train_images[:n_sur], data.train_labels[:n_sur],
+                                  data.num_classes, cfg.surrogate_every, seed=cfg.seed)
+    callbacks = [scalars, checkpointer, surrogate, cb.StopAtStep(total_steps)]
+    if cfg.verbose:
+        callbacks.append(cb.Progress(total_steps, start))
+
+    t0 = time.time()
+    history = {}
+    if start < total_steps:
+        ds = pipeline.train_dataset(data.train_images, data.train_labels, batch_size=cfg.batch_size,
+                                    num_views=cfg.augmentations, mean=data.mean, std=data.std, seed=cfg.seed,
+                                    start_step=start, steps_per_epoch=steps_per_epoch)
+        hist = model.fit(ds, epochs=math.ceil(total_steps / steps_per_epoch), initial_epoch=start // steps_per_epoch,
+                         steps_per_epoch=steps_per_epoch, callbacks=callbacks, verbose=0)
+        history = hist.history
+    if checkpointer.stopped is not None:
+        writer.flush()
+        raise checkpointer.stopped
+    step = cb.global_step(model)
+    results = {
+        "step": step, "total_steps": total_steps, "epoch": step / steps_per_epoch,
+        "objective": cfg.objective, "backbone": cfg.backbone, "dataset": cfg.dataset, "seed": cfg.seed,
+        "train_seconds": round(time.time() - t0, 2),
+        "images_per_s": (round(sum(scalars.images_per_s) / len(scalars.images_per_s), 1)
+                         if scalars.images_per_s else None),
+    }
+    results.update({k: float(v[-1]) for k, v in history.items() if not k.startswith("batch/")})
+    if surrogate.history:
+        results["surrogate_train_accuracy"] = surrogate.history[-1][1]
+    if chief:
+        export_base = os.path.join(cfg.export_dir or os.path.join(cfg.workdir, "export"), "encoder")
+        results_path = os.path.join(cfg.workdir, "results.json")
+        if not history and os.path.exists(results_path) and export.versions(export_base):
+            with open(results_path) as f:  # a rerun of a finished run: nothing new to export
+                results = json.load(f)
+            if cfg.verbose:
+                print(f"Already trained to step {step}; export in {results.get('export')}")
+            return results
+        results["export"] = export.export_encoder(model, export_base, data.image_size,
+                                                  extra_meta={"dataset": cfg.dataset, "step": step})
+        write_json(results_path, results)
+    else:
+        import shutil
+        shutil.rmtree(ckpt_dir, ignore_errors=True)
+    return results
