@@ -35,12 +35,14 @@ def _stream_seed(seed: int, stream: int) -> tf.Tensor:
 
 def epoch_permutation(n: int, seed: int, epoch) -> tf.Tensor:
     """The visiting order of epoch ``epoch``: int64 [n], a permutation of range(n)."""
+    epoch = tf.cast(epoch, tf.int64)  # the fold-in depends on the dtype of its data
     s = tf.random.experimental.stateless_fold_in(_stream_seed(seed, _SHUFFLE_STREAM), epoch)
     return tf.random.experimental.stateless_shuffle(tf.range(n, dtype=tf.int64), seed=s)
 
 
 def step_seed(seed: int, step) -> tf.Tensor:
     """Augmentation seed of global step ``step``: int32 [2]."""
+    step = tf.cast(step, tf.int64)  # the fold-in depends on the dtype of its data
     s = tf.random.experimental.stateless_fold_in(_stream_seed(seed, _AUGMENT_STREAM), step)
     return tf.cast(s % (2**31 - 1), tf.int32)
 

@@ -1,0 +1,326 @@
+"""Dataset loaders: everything ends as in-memory uint8 numpy arrays in a :class:`DatasetSplits`.
+
+Names (the ``--dataset`` flag):
+  * ``shapes``            embedded synthetic scenes with instance masks (:mod:`hsl_tf.data.shapes`);
+  * ``cifar10``/``cifar100``  TFDS, from a prepared ``data_dir`` (``download=True`` to fetch);
+  * ``folder:PATH``       ``PATH/{train,test}/<class>/*.{jpg,jpeg,png}`` via ``tfds.ImageFolder``,
+                          decoded once, in parallel batches, to numpy.
+Bad input raises :class:`hsl_tf.errors.UserError` with a one-line message naming the flag or
+file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+from typing import Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+from hsl_tf.data import shapes as shapes_lib
+from hsl_tf.errors import UserError
+
+ImageSize = Optional[Union[int, Sequence[int]]]
+
+SHAPES_TRAIN_EXAMPLES = 10_000
+SHAPES_TEST_EXAMPLES = 2_000
+_DECODE_BATCH = 1000
+_MAX_LISTED = 5  # corrupt files named in one warning / error
+
+# Per-channel mean / std of the training images, in [0, 1] pixel units.
+_TFDS_STATS = {
+    "cifar10": ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
+    "cifar100": ((0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)),
+}
+_TFDS_NUM_CLASSES = {"cifar10": 10, "cifar100": 100}
+
+
+@dataclasses.dataclass(frozen=True)
+class DatasetSplits:
+    """Train and test arrays plus metadata of one dataset.
+
+    Attributes:
+      name: the ``--dataset`` value.
+      num_classes: C.
+      image_size: (H, W).
+      mean, std: per-channel statistics of the train images, in [0, 1] pixel units.
+      train_images, test_images: uint8 [n, H, W, 3].
+      train_labels, test_labels: int64 [n], in [0, C).
+      train_masks, test_masks: uint8 [n, 4, H, W] instance masks, or None.
+      class_names: C names, index = label.
+    """
+
+    name: str
+    num_classes: int
+    image_size: Tuple[int, int]
+    mean: Tuple[float, float, float]
+    std: Tuple[float, float, float]
+    train_images: np.ndarray
+    train_labels: np.ndarray
+    test_images: np.ndarray
+    test_labels: np.ndarray
+    train_masks: Optional[np.ndarray]
+    test_masks: Optional[np.ndarray]
+    class_names: list
+
+
+def _unknown(name: str) -> UserError:
+    return UserError(f"--dataset={name}: unknown dataset; "
+                     "choose shapes, cifar10, cifar100 or folder:PATH")
+
+
+def num_classes_of(name: str) -> Optional[int]:
+    """Number of classes known without loading data (None for ``folder:``)."""
+    if name == "shapes":
+        return shapes_lib.NUM_CLASSES
+    if name in _TFDS_NUM_CLASSES:
+        return _TFDS_NUM_CLASSES[name]
+    if name.startswith("folder:"):
+        return None
+    raise _unknown(name)
+
+
+def _size_pair(image_size: ImageSize) -> Optional[Tuple[int, int]]:
+    """None | int | (h, w) -> None | (h, w), validated."""
+    if image_size is None:
+        return None
+    if isinstance(image_size, (int, np.integer)):
+        size = (int(image_size), int(image_size))
+    else:
+        size = tuple(int(s) for s in image_size)
+    if len(size) != 2 or min(size) < 1:
+        raise UserError(f"--image_size={image_size}: expected a positive size or H,W")
+    return size
+
+
+def channel_stats(images: np.ndarray) -> Tuple[Tuple[float, ...], Tuple[float, ...]]:
+    """Exact per-channel mean and std of uint8 [n, H, W, 3] images, in [0, 1] units.
+
+    Uses 256-bin histograms per channel (float64 sums), so no float copy of the data is made.
+    """
+    if images.size == 0:
+        raise ValueError("channel_stats of an empty array")
+    values = np.arange(256, dtype=np.float64) / 255.0
+    means, stds = [], []
+    for c in range(3):
+        hist = np.bincount(images[..., c].reshape(-1), minlength=256).astype(np.float64)
+        total = hist.sum()
+        mean = (hist * values).sum() / total
+        var = (hist * (values - mean) ** 2).sum() / total
+        means.append(float(mean))
+        stds.append(float(np.sqrt(var)))
+    return tuple(means), tuple(stds)
+
+
+def resize_uint8(images: np.ndarray, size: Tuple[int, int]) -> np.ndarray:
+    """uint8 [n, h, w, 3] -> uint8 [n, H, W, 3]: bilinear + antialias, rounded (no-op if equal)."""
+    if tuple(images.shape[1:3]) == tuple(size):
+        return images
+    import tensorflow as tf  # pylint: disable=g-import-not-at-top
+
+    out = []
+    for start in range(0, len(images), _DECODE_BATCH):
+        x = tf.image.resize(images[start:start + _DECODE_BATCH], size, antialias=True)
+        out.append(tf.cast(tf.clip_by_value(tf.round(x), 0, 255), tf.uint8).numpy())
+    if not out:
+        return np.zeros((0, *size, 3), np.uint8)
+    return np.concatenate(out)
+
+
+# --------------------------------------------------------------------------------------------
+# shapes
+
+
+def _load_shapes(image_size, train_examples, test_examples, seed) -> DatasetSplits:
+    size = _size_pair(image_size) or (32, 32)
+    if size[0] != size[1] or size[0] < 16:
+        raise UserError(f"--image_size={image_size}: shapes needs a square size >= 16")
+    n_train = SHAPES_TRAIN_EXAMPLES if train_examples is None else int(train_examples)
+    n_test = SHAPES_TEST_EXAMPLES if test_examples is None else int(test_examples)
+    train = shapes_lib.load_shapes("train", n_train, seed, size[0])
+    test = shapes_lib.load_shapes("test", n_test, seed, size[0])
+    mean, std = channel_stats(train["images"])
+    return DatasetSplits(
+        name="shapes", num_classes=shapes_lib.NUM_CLASSES, image_size=size, mean=mean, std=std,
+        train_images=train["images"], train_labels=train["labels"],
+        test_images=test["images"], test_labels=test["labels"],
+        train_masks=train["masks"], test_masks=test["masks"],
+        class_names=list(shapes_lib.CLASS_NAMES))
+
+
+# --------------------------------------------------------------------------------------------
+# TFDS (cifar10, cifar100)
+
+
+def _load_tfds(name, data_dir, download, image_size, train_examples,
+               test_examples) -> DatasetSplits:
+    import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+
+    flag = f"--dataset={name}"
+    builder = tfds.builder(name, data_dir=data_dir)
+    if not download and not builder.is_prepared():
+        where = data_dir if data_dir else f"the default TFDS data_dir {builder.data_dir_root}"
+        raise UserError(
+            f"{flag}: no prepared TFDS data in {where}; pass --data_dir=DIR with a prepared "
+            f"TFDS {name}, --download=true with network access, or use --dataset=folder:PATH "
+            "(ImageFolder layout)")
+    if not builder.is_prepared():
+        try:
+            builder.download_and_prepare()
+        except Exception as err:  # network, disk, missing optional dependency...
+            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise UserError(f"{flag}: download failed ({type(err).__name__}: {first})") from err
+
+    def read(split, limit):
+        spec = split if limit is None else f"{split}[:{int(limit)}]"
+        images, labels = tfds.as_numpy(
+            builder.as_dataset(split=spec, as_supervised=True, batch_size=-1))
+        return np.asarray(images, np.uint8), np.asarray(labels, np.int64)
+
+    train_images, train_labels = read("train", train_examples)
+    test_images, test_labels = read("test", test_examples)
+    size = _size_pair(image_size) or tuple(int(s) for s in train_images.shape[1:3])
+    train_images, test_images = resize_uint8(train_images, size), resize_uint8(test_images, size)
+    mean, std = _TFDS_STATS[name]
+    names = list(builder.info.features["label"].names)
+    return DatasetSplits(
+        name=name, num_classes=_TFDS_NUM_CLASSES[name], image_size=size, mean=mean, std=std,
+        train_images=train_images, train_labels=train_labels,
+        test_images=test_images, test_labels=test_labels,
+        train_masks=None, test_masks=None, class_names=names)
+
+
+# --------------------------------------------------------------------------------------------
+# folder:PATH (tfds.ImageFolder)
+
+
+def _decode_split(builder, split: str, flag: str, size, limit, skip_corrupt):
+    """Decodes one ImageFolder split to numpy.
+
+    Returns:
+      images uint8 [n, H, W, 3] (or a list of per-batch arrays of varying size when ``size`` is
+      None and sizes differ), labels int64 [n], sizes int [n, 2] (decoded sizes, before any
+      resize).
+    """
+    import tensorflow as tf  # pylint: disable=g-import-not-at-top
+    import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+
+    def source():
+        ds = builder.as_dataset(split=split, shuffle_files=False,
+                                decoders={"image": tfds.decode.SkipDecoding()})
+        return ds if limit is None else ds.take(int(limit))
+
+    def decode(ex):
+        img = tf.io.decode_image(ex["image"], channels=3, dtype=tf.uint8,
+                                 expand_animations=False)  # [h, w, 3]
+        hw = tf.shape(img)[:2]  # [2]
+        if size is not None:
+            resized = tf.image.resize(img, size, antialias=True)  # [H, W, 3] float32
+            resized = tf.cast(tf.clip_by_value(tf.round(resized), 0, 255), tf.uint8)
+            img = tf.cond(tf.reduce_all(hw == tf.constant(size)),
+                          lambda: tf.ensure_shape(img, [size[0], size[1], 3]),
+                          lambda: resized)
+        return {"image": img, "hw": hw, "label": ex["label"], "file": ex["image/filename"]}
+
+    ds = source().map(decode, num_parallel_calls=tf.data.AUTOTUNE)
+    ds = ds.ignore_errors().padded_batch(_DECODE_BATCH).prefetch(2)
+    images, labels, sizes, files = [], [], [], []
+    for batch in ds:
+        images.append(batch["image"].numpy())
+        labels.append(batch["label"].numpy())
+        sizes.append(batch["hw"].numpy())
+        files.extend(batch["file"].numpy().tolist())
+    expected = builder.info.splits[split].num_examples
+    expected = expected if limit is None else min(expected, int(limit))
+    if len(files) != expected:
+        decoded = set(files)
+        listed = [f for f in source().map(lambda ex: ex["image/filename"]).ignore_errors()
+                  .as_numpy_iterator() if f not in decoded]
+        bad = [f.decode() for f in listed] or ["<unreadable file>"]
+        shown = ", ".join(bad[:_MAX_LISTED]) + (" ..." if len(bad) > _MAX_LISTED else "")
+        if not skip_corrupt:
+            raise UserError(f"{flag}: corrupt image {shown} ({expected - len(files)} "
+                            "undecodable in split " f"{split}; --skip_corrupt=true skips them)")
+        print(f"WARNING: {flag}: skipping {expected - len(files)} corrupt image(s) in split "
+              f"{split}: {shown}", file=sys.stderr)
+    if not files:
+        raise UserError(f"{flag}: split {split} holds no decodable images")
+    labels = np.concatenate(labels).astype(np.int64)
+    sizes = np.concatenate(sizes).astype(np.int64)
+    if len({im.shape[1:] for im in images}) == 1:
+        images = np.concatenate(images)
+    return images, labels, sizes
+
+
+def _load_folder(name, image_size, train_examples, test_examples,
+                 skip_corrupt) -> DatasetSplits:
+    import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+
+    path = os.path.expanduser(name[len("folder:"):])
+    flag = f"--dataset={name}"
+    if not path:
+        raise UserError(f"{flag}: empty PATH; use --dataset=folder:PATH")
+    if not os.path.exists(path):
+        raise UserError(f"{flag}: {path} does not exist")
+    if not os.path.isdir(path):
+        raise UserError(f"{flag}: {path} is not a directory")
+    builder = tfds.folder_dataset.ImageFolder(path)
+    splits = builder.info.splits
+    for split in ("train", "test"):
+        if split not in splits or splits[split].num_examples == 0:
+            raise UserError(
+                f"{flag}: no images in {os.path.join(path, split)} (expected "
+                "PATH/{train,test}/<class>/*.{jpg,jpeg,png})")
+    size = _size_pair(image_size)
+    out = {}
+    for split, limit in (("train", train_examples), ("test", test_examples)):
+        out[split] = _decode_split(builder, split, flag, size, limit, skip_corrupt)
+    if size is None:
+        all_sizes = np.concatenate([out["train"][2], out["test"][2]])
+        distinct = np.unique(all_sizes, axis=0)
+        if len(distinct) > 1:
+            a, b = distinct[0], distinct[-1]
+            raise UserError(
+                f"--image_size: {flag} has images of {len(distinct)} different sizes (e.g. "
+                f"{a[0]}x{a[1]} and {b[0]}x{b[1]}); pass --image_size=N to resize them")
+        size = (int(distinct[0][0]), int(distinct[0][1]))
+    (train_images, train_labels, _), (test_images, test_labels, _) = out["train"], out["test"]
+    mean, std = channel_stats(train_images)
+    names = list(builder.info.features["label"].names)
+    return DatasetSplits(
+        name=name, num_classes=len(names), image_size=size, mean=mean, std=std,
+        train_images=train_images, train_labels=train_labels,
+        test_images=test_images, test_labels=test_labels,
+        train_masks=None, test_masks=None, class_names=names)
+
+
+def load_dataset(name: str, *, data_dir: Optional[str] = None, download: bool = False,
+                 image_size: ImageSize = None, train_examples: Optional[int] = None,
+                 test_examples: Optional[int] = None, seed: int = 0,
+                 skip_corrupt: bool = False) -> DatasetSplits:
+    """Loads a dataset by its ``--dataset`` name.
+
+    Args:
+      name: ``shapes``, ``cifar10``, ``cifar100`` or ``folder:PATH``.
+      data_dir: TFDS data dir (cifar only); None = the TFDS default.
+      download: allow TFDS to download and prepare (cifar only). Never downloads when False.
+      image_size: None (keep), N or (H, W): resize images to this size.
+      train_examples, test_examples: cap on split sizes (the first n); for ``shapes`` the
+        number generated (default 10000 / 2000).
+      seed: ``shapes`` generation seed.
+      skip_corrupt: ``folder:`` only; skip undecodable images with a warning on stderr
+        instead of raising.
+    Returns:
+      :class:`DatasetSplits`.
+    """
+    for flag, value in (("--train_examples", train_examples), ("--test_examples", test_examples)):
+        if value is not None and int(value) < 1:
+            raise UserError(f"{flag}={value}: must be >= 1")
+    if name == "shapes":
+        return _load_shapes(image_size, train_examples, test_examples, seed)
+    if name in _TFDS_STATS:
+        return _load_tfds(name, data_dir, download, image_size, train_examples, test_examples)
+    if name.startswith("folder:"):
+        return _load_folder(name, image_size, train_examples, test_examples, skip_corrupt)
+    raise _unknown(name)

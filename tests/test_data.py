@@ -1,0 +1,382 @@
+"""Tests of hsl_tf.data: shapes generator, augmentation, tf.data pipeline and loaders."""
+
+import os
+import time
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from PIL import Image
+
+from hsl_tf.data import augment, datasets, pipeline, shapes
+from hsl_tf.errors import UserError
+
+MEAN, STD = (0.5, 0.4, 0.3), (0.25, 0.2, 0.3)
+
+
+# ------------------------------------------------------------------------------------ shapes
+
+
+@pytest.fixture(scope="module")
+def scenes():
+    return shapes.make_shapes(200, seed=7)
+
+
+def test_shapes_arrays(scenes):
+    n, s = 200, 32
+    assert scenes["images"].shape == (n, s, s, 3) and scenes["images"].dtype == np.uint8
+    assert scenes["labels"].shape == (n,) and scenes["labels"].dtype == np.int64
+    assert scenes["masks"].shape == (n, 4, s, s) and scenes["masks"].dtype == np.uint8
+    assert scenes["num_objects"].dtype == np.int64
+    assert set(np.unique(scenes["masks"])) <= {0, 1}
+
+
+def test_shapes_deterministic_and_seed_dependent(scenes):
+    again = shapes.make_shapes(200, seed=7)
+    for key in scenes:
+        np.testing.assert_array_equal(scenes[key], again[key])
+    other = shapes.make_shapes(200, seed=8)
+    assert not np.array_equal(scenes["images"], other["images"])
+
+
+def test_shapes_train_test_disjoint():
+    train = shapes.load_shapes("train", 300, seed=0)["images"].reshape(300, -1)
+    test = shapes.load_shapes("test", 300, seed=0)["images"].reshape(300, -1)
+    train_keys = {row.tobytes() for row in train}
+    assert not any(row.tobytes() in train_keys for row in test)
+    assert len(train_keys) == 300  # no duplicates inside a split either
+
+
+def test_shapes_balanced(scenes):
+    counts = np.bincount(scenes["labels"], minlength=10)
+    assert counts.max() - counts.min() <= 1 and counts.sum() == 200
+    assert len(counts) == shapes.NUM_CLASSES
+
+
+def test_shapes_objects_and_masks(scenes):
+    masks, k = scenes["masks"].astype(np.int64), scenes["num_objects"]
+    assert k.min() >= 2 and k.max() <= 4
+    assert set(k.tolist()) == {2, 3, 4}
+    # Non-overlapping: at most one slot per pixel.
+    assert masks.sum(axis=1).max() == 1
+    area = masks.sum(axis=(2, 3))  # [n, 4]
+    used = np.arange(4)[None] < k[:, None]
+    np.testing.assert_array_equal(area > 0, used)
+    # At least a 1 px gap: the 3x3 dilation of each object touches no other object.
+    m = np.pad(masks, ((0, 0), (0, 0), (1, 1), (1, 1)))
+    dil = sum(np.roll(np.roll(m, dy, 2), dx, 3) for dy in (-1, 0, 1) for dx in (-1, 0, 1)) > 0
+    others = m.sum(axis=1, keepdims=True) - m
+    assert not np.any(dil & (others > 0))
+    kinds = scenes["kinds"]
+    assert len(np.unique(kinds[used])) >= 5
+    np.testing.assert_array_equal(kinds[~used], -1)
+
+
+def test_shapes_label_rule_from_masks(scenes):
+    masks, k = scenes["masks"].astype(np.float64), scenes["num_objects"]
+    s = masks.shape[-1]
+    area = masks.sum(axis=(2, 3))  # [n, 4]
+    ys, xs = np.arange(s)[:, None], np.arange(s)[None, :]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cy = (masks * ys).sum(axis=(2, 3)) / area  # [n, 4] centre of mass
+        cx = (masks * xs).sum(axis=(2, 3)) / area
+    for i in range(len(k)):
+        x, y = cx[i, :k[i]], cy[i, :k[i]]
+        left, right = int(np.argmin(x)), int(np.argmax(x))
+        gaps_l = np.delete(x, left) - x[left]
+        gaps_r = x[right] - np.delete(x, right)
+        assert gaps_l.min() >= 2.5 and gaps_r.min() >= 2.5  # unambiguous L and R
+        above = y[right] < y[left]
+        assert abs(y[right] - y[left]) >= 2.0
+        label = scenes["labels"][i]
+        assert label % 2 == int(above), i
+        assert label // 2 == scenes["kinds"][i, left], i
+
+
+def test_shapes_speed_smoke():
+    start = time.perf_counter()
+    shapes.make_shapes(2000, seed=1)
+    # Generous bound (target is >= 5000 images/s); guards against an accidental slow path.
+    assert time.perf_counter() - start < 4.0
+
+
+# ----------------------------------------------------------------------------------- augment
+
+
+@pytest.fixture(scope="module")
+def images():
+    return shapes.make_shapes(8, seed=3)["images"]  # [8, 32, 32, 3]
+
+
+def test_augment_shape_dtype(images):
+    out = augment.augment_views(images, tf.constant([1, 2], tf.int32), 3, MEAN, STD)
+    assert out.shape == (8, 3, 32, 32, 3) and out.dtype == tf.float32
+
+
+def test_augment_tf_data_equals_eager(images):
+    seed = tf.constant([5, 6], tf.int32)
+    eager = augment.augment_views(images, seed, 2, MEAN, STD).numpy()
+    ds = tf.data.Dataset.from_tensors(images).map(
+        lambda x: augment.augment_views(x, seed, 2, MEAN, STD))
+    graph = next(iter(ds)).numpy()
+    np.testing.assert_allclose(graph, eager, atol=1e-5)
+    again = augment.augment_views(images, seed, 2, MEAN, STD).numpy()
+    np.testing.assert_array_equal(again, eager)
+
+
+def test_augment_seeds_and_views_differ(images):
+    a = augment.augment_views(images, [1, 1], 2, MEAN, STD).numpy()
+    b = augment.augment_views(images, [1, 2], 2, MEAN, STD).numpy()
+    assert np.abs(a - b).mean() > 0.1
+    assert np.abs(a[:, 0] - a[:, 1]).mean() > 0.1  # the two views of an image differ
+
+
+def test_augment_views_come_from_their_image():
+    # out[b, v] must be a view of image b: a black image stays exactly black under every op,
+    # a white one keeps brightness >= 0.2 (the smallest brightness factor).
+    imgs = np.stack([np.full((16, 16, 3), v, np.uint8) for v in (0, 255)])  # [2, 16, 16, 3]
+    out = augment.augment_views(imgs, [3, 4], 4, (0.0,) * 3, (1.0,) * 3).numpy()
+    np.testing.assert_allclose(out[0], 0.0, atol=1e-6)
+    assert out[1].max(axis=(1, 2, 3)).min() > 0.1
+
+
+def test_normalize_constant_image():
+    img = np.zeros((2, 4, 4, 3), np.uint8)
+    img[..., 0], img[..., 1], img[..., 2] = 51, 102, 255  # 0.2, 0.4, 1.0
+    out = augment.normalize(img, (0.2, 0.4, 0.5), (0.1, 0.2, 0.25)).numpy()
+    assert out.dtype == np.float32 and out.shape == img.shape
+    np.testing.assert_allclose(out[..., 0], 0.0, atol=1e-6)
+    np.testing.assert_allclose(out[..., 1], 0.0, atol=1e-6)
+    np.testing.assert_allclose(out[..., 2], 2.0, atol=1e-5)
+
+
+def test_grayscale_probability():
+    x = tf.random.stateless_uniform([2000, 2, 2, 3], [0, 1])
+    out = augment.random_grayscale(x, [4, 2]).numpy()
+    equal = np.all(np.ptp(out, axis=-1) < 1e-6, axis=(1, 2))
+    assert abs(equal.mean() - augment.GRAY_PROB) < 0.04
+    forced = augment.random_grayscale(x, [4, 2], prob=1.0).numpy()
+    np.testing.assert_allclose(forced[..., 0], forced[..., 2], atol=1e-6)
+
+
+def test_grayscale_fraction_in_full_pipeline(images):
+    out = augment.augment_views(images, [9, 9], 64, (0.0,) * 3, (1.0,) * 3).numpy()
+    out = out.reshape(-1, 32, 32, 3)  # 512 views
+    equal = np.all(np.ptp(out, axis=-1) < 1e-5, axis=(1, 2))
+    assert abs(equal.mean() - 0.2) < 0.08
+
+
+def test_color_jitter_identity_when_disabled():
+    x = tf.random.stateless_uniform([4, 8, 8, 3], [1, 2])
+    np.testing.assert_array_equal(augment.color_jitter(x, [1, 1], prob=0.0).numpy(), x.numpy())
+    y = augment.color_jitter(x, [1, 1], prob=1.0).numpy()
+    assert y.min() >= 0.0 and y.max() <= 1.0 and np.abs(y - x.numpy()).mean() > 0.01
+
+
+def test_crop_boxes():
+    boxes = augment.sample_crop_boxes([1, 2], 5000).numpy()
+    y1, x1, y2, x2 = boxes.T
+    assert boxes.min() >= 0.0 and boxes.max() <= 1.0 + 1e-6
+    h, w = y2 - y1, x2 - x1
+    assert (h > 0).all() and (w > 0).all()
+    area = h * w
+    assert area.min() >= 0.08 - 1e-6 and area.max() <= 1.0 + 1e-6
+    # Unclipped boxes keep the aspect ratio in [3/4, 4/3].
+    inner = (h < 1 - 1e-6) & (w < 1 - 1e-6)
+    ratio = w[inner] / h[inner]
+    assert ratio.min() >= 0.75 - 1e-4 and ratio.max() <= 4 / 3 + 1e-4
+
+
+# ---------------------------------------------------------------------------------- pipeline
+
+
+@pytest.fixture(scope="module")
+def small_data():
+    data = shapes.make_shapes(40, seed=11)
+    return data["images"], np.arange(40, dtype=np.int64)  # labels = example index
+
+
+def _train(small_data, **kw):
+    imgs, labels = small_data
+    args = dict(batch_size=8, num_views=2, mean=MEAN, std=STD, seed=3)
+    args.update(kw)
+    return pipeline.train_dataset(imgs, labels, **args)
+
+
+def test_pipeline_batch_shapes(small_data):
+    batch = next(iter(_train(small_data)))
+    assert batch["views"].shape == (8, 2, 32, 32, 3) and batch["views"].dtype == tf.float32
+    assert batch["labels"].shape == (8,) and batch["labels"].dtype == tf.int64
+
+
+def test_pipeline_resume_matches_stream(small_data):
+    full = list(_train(small_data).take(8))  # 5 steps per epoch: crosses an epoch boundary
+    resumed = list(_train(small_data, start_step=5).take(3))
+    for i, batch in enumerate(resumed):
+        np.testing.assert_array_equal(batch["labels"].numpy(), full[5 + i]["labels"].numpy())
+        np.testing.assert_array_equal(batch["views"].numpy(), full[5 + i]["views"].numpy())
+    mid = next(iter(_train(small_data, start_step=7)))
+    np.testing.assert_array_equal(mid["views"].numpy(), full[7]["views"].numpy())
+
+
+def test_pipeline_epochs_are_permutations(small_data):
+    batches = [b["labels"].numpy() for b in _train(small_data).take(10)]
+    epoch0, epoch1 = np.concatenate(batches[:5]), np.concatenate(batches[5:])
+    np.testing.assert_array_equal(np.sort(epoch0), np.arange(40))
+    np.testing.assert_array_equal(np.sort(epoch1), np.arange(40))
+    assert not np.array_equal(epoch0, epoch1)
+    other_seed = np.concatenate([b["labels"].numpy() for b in _train(small_data, seed=4).take(5)])
+    assert not np.array_equal(epoch0, other_seed)
+
+
+def test_pipeline_views_match_eager_augment(small_data):
+    imgs, _ = small_data
+    batch = next(iter(_train(small_data, start_step=2)))
+    idx = batch["labels"].numpy()
+    expect = augment.augment_views(imgs[idx], pipeline.step_seed(3, 2), 2, MEAN, STD)
+    np.testing.assert_allclose(batch["views"].numpy(), expect.numpy(), atol=1e-5)
+
+
+def test_pipeline_steps_per_epoch(small_data):
+    batches = [b["labels"].numpy() for b in _train(small_data, steps_per_epoch=2).take(4)]
+    assert len(np.unique(np.concatenate(batches[:2]))) == 16
+    with pytest.raises(UserError, match="--steps_per_epoch"):
+        _train(small_data, steps_per_epoch=6)
+    with pytest.raises(UserError, match="--batch_size"):
+        _train(small_data, batch_size=41)
+
+
+def test_eval_dataset(small_data):
+    imgs, labels = small_data
+    raw = list(pipeline.eval_dataset(imgs, labels, batch_size=16))
+    assert [b["labels"].shape[0] for b in raw] == [16, 16, 8]
+    assert raw[0]["images"].dtype == tf.uint8
+    np.testing.assert_array_equal(np.concatenate([b["images"] for b in raw]), imgs)
+    norm = list(pipeline.eval_dataset(imgs, labels, batch_size=16, mean=MEAN, std=STD))
+    np.testing.assert_allclose(norm[2]["images"].numpy(),
+                               augment.normalize(imgs[32:], MEAN, STD).numpy(), atol=1e-6)
+
+
+# ---------------------------------------------------------------------------------- datasets
+
+
+def _write(path, array, fmt):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    Image.fromarray(array).save(path, format=fmt)
+
+
+def _folder(root, size=(8, 8), gray=False):
+    rng = np.random.default_rng(0)
+    for split, n in (("train", 3), ("test", 2)):
+        for cls in ("cat", "dog"):
+            for i in range(n):
+                img = rng.integers(0, 256, size=(*size, 3), dtype=np.uint8)
+                _write(str(root / split / cls / f"{i}.png"), img, "PNG")
+    if gray:
+        _write(str(root / "train" / "dog" / "gray.png"), np.full(size, 77, np.uint8), "PNG")
+    return root
+
+
+def test_folder_loads(tmp_path):
+    root = _folder(tmp_path / "ds", gray=True)
+    d = datasets.load_dataset(f"folder:{root}")
+    assert d.class_names == ["cat", "dog"] and d.num_classes == 2
+    assert d.train_images.shape == (7, 8, 8, 3) and d.train_images.dtype == np.uint8
+    assert d.test_images.shape == (4, 8, 8, 3) and d.image_size == (8, 8)
+    assert d.train_labels.dtype == np.int64
+    np.testing.assert_array_equal(np.bincount(d.train_labels), [3, 4])
+    gray = [im for im in d.train_images if (im == 77).all()]
+    assert len(gray) == 1  # grayscale -> 3 equal channels
+    assert d.train_masks is None
+    mean = d.train_images.reshape(-1, 3).astype(np.float64).mean(0) / 255
+    np.testing.assert_allclose(d.mean, mean, atol=1e-9)
+    std = d.train_images.reshape(-1, 3).astype(np.float64).std(0) / 255
+    np.testing.assert_allclose(d.std, std, atol=1e-9)
+
+
+def test_folder_pixels_roundtrip(tmp_path):
+    img = np.random.default_rng(1).integers(0, 256, size=(6, 5, 3), dtype=np.uint8)
+    for split in ("train", "test"):
+        _write(str(tmp_path / split / "a" / "x.png"), img, "PNG")
+    d = datasets.load_dataset(f"folder:{tmp_path}")
+    np.testing.assert_array_equal(d.train_images[0], img)
+    assert d.image_size == (6, 5)
+
+
+def test_folder_class_union(tmp_path):
+    img = np.zeros((4, 4, 3), np.uint8)
+    _write(str(tmp_path / "train" / "b" / "0.png"), img, "PNG")
+    _write(str(tmp_path / "test" / "a" / "0.png"), img, "PNG")
+    d = datasets.load_dataset(f"folder:{tmp_path}")
+    assert d.class_names == ["a", "b"]
+    assert d.train_labels.tolist() == [1] and d.test_labels.tolist() == [0]
+
+
+def test_folder_mixed_sizes(tmp_path):
+    root = _folder(tmp_path)
+    _write(str(root / "train" / "cat" / "big.jpg"), np.zeros((12, 10, 3), np.uint8), "JPEG")
+    with pytest.raises(UserError, match="--image_size"):
+        datasets.load_dataset(f"folder:{root}")
+    d = datasets.load_dataset(f"folder:{root}", image_size=6)
+    assert d.train_images.shape == (7, 6, 6, 3) and d.test_images.shape == (4, 6, 6, 3)
+    assert d.image_size == (6, 6)
+    big = [im for im, lab in zip(d.train_images, d.train_labels) if (im <= 1).all()]
+    assert len(big) == 1  # the black JPEG stays (almost) black after resizing
+
+
+def test_folder_resize_constant(tmp_path):
+    img = np.full((8, 8, 3), 200, np.uint8)
+    for split in ("train", "test"):
+        _write(str(tmp_path / split / "a" / "x.png"), img, "PNG")
+    d = datasets.load_dataset(f"folder:{tmp_path}", image_size=(4, 6))
+    assert d.train_images.shape == (1, 4, 6, 3)
+    np.testing.assert_array_equal(d.train_images, 200)
+
+
+def test_folder_corrupt(tmp_path, capsys):
+    root = _folder(tmp_path / "ds")
+    bad = root / "train" / "cat" / "broken.jpg"
+    good = np.asarray(Image.new("RGB", (8, 8), (10, 20, 30)))
+    _write(str(bad), good, "JPEG")
+    bad.write_bytes(bad.read_bytes()[:40])  # truncated JPEG
+    with pytest.raises(UserError, match="broken.jpg"):
+        datasets.load_dataset(f"folder:{root}")
+    d = datasets.load_dataset(f"folder:{root}", skip_corrupt=True)
+    assert d.train_images.shape == (6, 8, 8, 3)
+    assert "broken.jpg" in capsys.readouterr().err
+
+
+def test_folder_errors(tmp_path):
+    with pytest.raises(UserError, match="does not exist"):
+        datasets.load_dataset(f"folder:{tmp_path / 'missing'}")
+    (tmp_path / "file.txt").write_text("x")
+    with pytest.raises(UserError, match="not a directory"):
+        datasets.load_dataset(f"folder:{tmp_path / 'file.txt'}")
+    root = tmp_path / "ds"
+    _write(str(root / "train" / "a" / "0.png"), np.zeros((4, 4, 3), np.uint8), "PNG")
+    with pytest.raises(UserError, match=r"folder:.*test"):
+        datasets.load_dataset(f"folder:{root}")
+    os.makedirs(root / "test" / "a")  # split with a class folder but no images
+    with pytest.raises(UserError, match=r"no images in .*test"):
+        datasets.load_dataset(f"folder:{root}")
+
+
+def test_unknown_dataset():
+    with pytest.raises(UserError, match="--dataset=imagenet: unknown dataset"):
+        datasets.load_dataset("imagenet")
+
+
+def test_cifar_offline_fails_fast(tmp_path):
+    start = time.monotonic()
+    with pytest.raises(UserError, match="--dataset=cifar10: no prepared TFDS data") as err:
+        datasets.load_dataset("cifar10", data_dir=str(tmp_path), download=False)
+    assert time.monotonic() - start < 10
+    assert str(tmp_path) in str(err.value) and "\n" not in str(err.value)
+
+
+def test_shapes_dataset_splits():
+    d = datasets.load_dataset("shapes", train_examples=50, test_examples=20, seed=2)
+    assert d.train_images.shape == (50, 32, 32, 3) and d.test_images.shape == (20, 32, 32, 3)
+    assert d.train_masks.shape == (50, 4, 32, 32) and d.num_classes == 10
+    assert len(d.class_names) == 10 and d.image_size == (32, 32)
+    np.testing.assert_allclose(d.mean, d.train_images.reshape(-1, 3).mean(0) / 255, atol=1e-9)
