@@ -161,13 +161,18 @@ class SurrogateProbe(keras.callbacks.Callback):
         self.num_classes, self.every = num_classes, every
         self.batch_size, self.learning_rate, self.seed = batch_size, learning_rate, seed
         self.history = []
+        self._trainer = self._encode = None
 
     def evaluate(self):
-        encode = tf.function(lambda x: self.model(self.model.normalize(x), training=False))
-        feats = linear.extract_features(encode, self.images)
-        res = linear.train_linear(feats, self.labels, self.num_classes, epochs=1, batch_size=self.batch_size,
-                                  learning_rate=self.learning_rate, seed=self.seed)
-        return res.train_accuracy
+        """Features of the frozen encoder → one epoch of a fresh linear classifier → train accuracy."""
+        if self._encode is None:
+            self._encode = tf.function(lambda x: self.model(self.model.normalize(x), training=False))
+        feats = linear.extract_features(self._encode, self.images)  # [n, S·D]
+        if self._trainer is None:
+            self._trainer = linear.LinearTrainer(feats.shape[1], self.num_classes, self.learning_rate)
+        self._trainer.reset(self.seed)
+        self._trainer.fit(feats, self.labels, epochs=1, batch_size=self.batch_size, seed=self.seed)
+        return self._trainer.accuracy(feats, self.labels)
 
     def on_train_batch_end(self, batch, logs=None):
         step = global_step(self.model)
