@@ -380,3 +380,15 @@ def test_shapes_dataset_splits():
     assert d.train_masks.shape == (50, 4, 32, 32) and d.num_classes == 10
     assert len(d.class_names) == 10 and d.image_size == (32, 32)
     np.testing.assert_allclose(d.mean, d.train_images.reshape(-1, 3).mean(0) / 255, atol=1e-9)
+
+
+def test_cifar_via_tfds_mock(tmp_path):
+    import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+
+    with tfds.testing.mock_data(num_examples=6):
+        d = datasets.load_dataset("cifar10", data_dir=str(tmp_path), train_examples=4,
+                                  image_size=16)
+    assert d.train_images.shape == (4, 16, 16, 3) and d.train_images.dtype == np.uint8
+    assert d.test_images.shape == (6, 16, 16, 3) and d.test_labels.dtype == np.int64
+    assert d.num_classes == 10 and len(d.class_names) == 10 and d.image_size == (16, 16)
+    assert d.mean == datasets._TFDS_STATS["cifar10"][0]  # pylint: disable=protected-access

@@ -158,32 +158,44 @@ def _load_tfds(name, data_dir, download, image_size, train_examples,
     import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
 
     flag = f"--dataset={name}"
-    builder = tfds.builder(name, data_dir=data_dir)
-    if not download and not builder.is_prepared():
-        where = data_dir if data_dir else f"the default TFDS data_dir {builder.data_dir_root}"
-        raise UserError(
-            f"{flag}: no prepared TFDS data in {where}; pass --data_dir=DIR with a prepared "
-            f"TFDS {name}, --download=true with network access, or use --dataset=folder:PATH "
-            "(ImageFolder layout)")
-    if not builder.is_prepared():
-        try:
-            builder.download_and_prepare()
-        except Exception as err:  # network, disk, missing optional dependency...
-            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-            raise UserError(f"{flag}: download failed ({type(err).__name__}: {first})") from err
 
     def read(split, limit):
         spec = split if limit is None else f"{split}[:{int(limit)}]"
-        images, labels = tfds.as_numpy(
-            builder.as_dataset(split=spec, as_supervised=True, batch_size=-1))
-        return np.asarray(images, np.uint8), np.asarray(labels, np.int64)
+        try:
+            ds, info = tfds.load(name, split=spec, data_dir=data_dir, download=download,
+                                 as_supervised=True, shuffle_files=False, with_info=True)
+        except AssertionError as err:  # TFDS: "Dataset cifar10: could not find data in ..."
+            if download:
+                raise
+            where = data_dir or ("the default TFDS data_dir "
+                                 + tfds.builder(name).data_dir_root)
+            raise UserError(
+                f"{flag}: no prepared TFDS data in {where}; pass --data_dir=DIR with a prepared "
+                f"TFDS {name}, --download=true with network access, or use "
+                "--dataset=folder:PATH (ImageFolder layout)") from err
+        except Exception as err:  # pylint: disable=broad-except  # network, disk, packages...
+            if not download:
+                raise
+            lines = str(err).strip().splitlines()
+            raise UserError(f"{flag}: download failed ({type(err).__name__}: "
+                            f"{lines[0] if lines else ''})") from err
+        if limit is not None:
+            ds = ds.take(int(limit))
+        images, labels = [], []
+        for x, y in tfds.as_numpy(ds.batch(_DECODE_BATCH)):  # [b, H, W, 3], [b]
+            images.append(x)
+            labels.append(y)
+        if not images:
+            raise UserError(f"{flag}: split {split} of the TFDS data is empty")
+        names = list(info.features["label"].names)
+        return (np.concatenate(images).astype(np.uint8), np.concatenate(labels).astype(np.int64),
+                names)
 
-    train_images, train_labels = read("train", train_examples)
-    test_images, test_labels = read("test", test_examples)
+    train_images, train_labels, names = read("train", train_examples)
+    test_images, test_labels, _ = read("test", test_examples)
     size = _size_pair(image_size) or tuple(int(s) for s in train_images.shape[1:3])
     train_images, test_images = resize_uint8(train_images, size), resize_uint8(test_images, size)
     mean, std = _TFDS_STATS[name]
-    names = list(builder.info.features["label"].names)
     return DatasetSplits(
         name=name, num_classes=_TFDS_NUM_CLASSES[name], image_size=size, mean=mean, std=std,
         train_images=train_images, train_labels=train_labels,
