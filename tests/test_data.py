@@ -292,6 +292,9 @@ def test_folder_loads(tmp_path):
     np.testing.assert_allclose(d.mean, mean, atol=1e-9)
     std = d.train_images.reshape(-1, 3).astype(np.float64).std(0) / 255
     np.testing.assert_allclose(d.std, std, atol=1e-9)
+    capped = datasets.load_dataset(f"folder:{root}", train_examples=2, test_examples=1)
+    np.testing.assert_array_equal(capped.train_images, d.train_images[:2])
+    np.testing.assert_array_equal(capped.test_labels, d.test_labels[:1])
 
 
 def test_folder_pixels_roundtrip(tmp_path):
