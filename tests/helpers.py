@@ -1,0 +1,53 @@
+"""Shared test helpers: the tiny configuration, a session-wide tiny training run, event readers."""
+
+import glob
+import os
+
+import pytest
+import tensorflow as tf
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def tiny_kwargs(workdir, **overrides):
+    """TrainConfig arguments equivalent to configs/tiny.flags (kept in sync by test_train)."""
+    kw = dict(workdir=workdir, dataset="shapes", train_examples=128, test_examples=64, backbone="conv4",
+              objective="xza", mpnn_hidden=16, head_hidden=32, augmentations=2, batch_size=8, max_steps=4,
+              surrogate_every=2, surrogate_examples=64, checkpoint_every=2, log_every=1, verbose=0)
+    kw.update(overrides)
+    return kw
+
+
+def read_scalars(logdir):
+    """{tag: [(step, value), ...]} from every event file below ``logdir``, sorted by step."""
+    out = {}
+    for path in sorted(glob.glob(os.path.join(logdir, "**", "events.out.tfevents.*"), recursive=True)):
+        for rec in tf.data.TFRecordDataset(path):
+            event = tf.compat.v1.Event.FromString(rec.numpy())
+            for v in event.summary.value:
+                if v.metadata.plugin_data.plugin_name == "images":
+                    continue
+                out.setdefault(v.tag, []).append((event.step, float(tf.make_ndarray(v.tensor))))
+    return {k: sorted(v) for k, v in out.items()}
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory):
+    """One tiny xza training run (4 steps) shared by the export, probe and interpretation tests."""
+    from hsl_tf import train as train_lib
+
+    workdir = str(tmp_path_factory.mktemp("tiny_run"))
+    cfg = train_lib.TrainConfig(**tiny_kwargs(workdir))
+    captured = {}
+    original = train_lib.build_model
+
+    def keep(*args, **kwargs):
+        captured["model"] = original(*args, **kwargs)
+        return captured["model"]
+
+    train_lib.build_model = keep
+    try:
+        results = train_lib.train(cfg)
+    finally:
+        train_lib.build_model = original
+    return dict(workdir=workdir, export=results["export"], model=captured["model"], results=results)
