@@ -105,6 +105,9 @@ class HSLModel(keras.Model):
         probs = relations.relation_probs(self.mpnn(z))  # [N, E, K]
         return relations.edges_to_dense(probs, self.config.num_entities)  # [N, S, S, K]
 
+    def build(self, input_shape):
+        """Sublayers build on their first call; :meth:`build_all` creates every variable."""
+
     def build_all(self, image_size):
         """Creates every variable (encoder, MPNN, both critics, head) with a dummy batch."""
         h, w = image_size

@@ -163,7 +163,7 @@ def train(cfg: TrainConfig, strategy=None):
                                     num_views=cfg.augmentations, mean=data.mean, std=data.std, seed=cfg.seed,
                                     start_step=start, steps_per_epoch=steps_per_epoch)
         hist = model.fit(ds, epochs=math.ceil(total_steps / steps_per_epoch), initial_epoch=start // steps_per_epoch,
-                         steps_per_epoch=steps_per_epoch, callbacks=callbacks, verbose=0)
+                         steps_per_epoch=steps_per_epoch, callbacks=callbacks, verbose=0, shuffle=False)
         history = hist.history
     if checkpointer.stopped is not None:
         writer.flush()
