@@ -170,7 +170,7 @@ def train(cfg: TrainConfig, strategy=None):
         raise checkpointer.stopped
     step = cb.global_step(model)
     results = {
-        "step": step, "total_steps": total_steps, "epoch": step / steps_per_epoch,
+        "stage": "train", "step": step, "total_steps": total_steps, "epoch": step / steps_per_epoch,
         "objective": cfg.objective, "backbone": cfg.backbone, "dataset": cfg.dataset, "seed": cfg.seed,
         "train_seconds": round(time.time() - t0, 2),
         "images_per_s": (round(sum(scalars.images_per_s) / len(scalars.images_per_s), 1)

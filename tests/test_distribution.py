@@ -106,6 +106,7 @@ def test_mirrored_step_equals_single_device_step(strategies, objective, monkeypa
     # the global batch; fit() splits it into the replicas' contiguous halves of B_LOCAL images
     ds = tf.data.Dataset.from_tensor_slices(data).batch(B_GLOBAL, drop_remainder=True)
 
+    keras.utils.set_random_seed(0)
     replicated = _make(mirrored, objective)
     if objective == "xza":  # W larger than its init so that the xa term moves the encoder
         replicated.structure_critic.w.assign(

@@ -249,6 +249,7 @@ def _grads_by_part(model, data):
 
 def _shared_models(objectives, data_size=16):
     """Models for ``objectives`` with identical weights (W enlarged so that xa matters)."""
+    keras.utils.set_random_seed(0)
     models = []
     for objective in objectives:
         m = model_lib.HSLModel(_config(objective))
@@ -310,6 +311,7 @@ def _eval_loss(model, data):
 @pytest.mark.parametrize("objective", model_lib.OBJECTIVE_CHOICES)
 def test_fit_lowers_the_loss_and_moves_the_weights(objective):
     data = _batch(b=4, v=2, seed=3)
+    keras.utils.set_random_seed(1)
     model = model_lib.HSLModel(_config(objective, seed=1))
     model.build_all((16, 16))
     # eager: skips ~5-15 s of tracing per model; graph-mode fit is covered by test_distribution.py
