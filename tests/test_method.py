@@ -290,7 +290,8 @@ def test_each_objective_trains_exactly_its_parts():
     for g_xza, g_xz, g_xa in zip(grads["xza"]["encoder"], grads["xz"]["encoder"], grads["xa"]["encoder"]):
         scale = np.abs(g_xza).max()
         np.testing.assert_allclose(g_xza, g_xz + g_xa, rtol=1e-3, atol=1e-4 * scale)
-    diff = max(np.abs(a - b).max() / np.abs(a).max() for a, b in zip(grads["xza"]["encoder"], grads["xz"]["encoder"]))
+    diff = max(np.abs(a - b).max() / np.abs(a).max()
+               for a, b in zip(grads["xza"]["encoder"], grads["xz"]["encoder"]))
     assert diff > 1e-2
     for g_xza, g_xz in zip(grads["xza"]["head"], grads["xz"]["head"]):  # only xz reaches the head
         np.testing.assert_allclose(g_xza, g_xz, rtol=1e-4, atol=1e-6)
