@@ -41,8 +41,9 @@ class LinearTrainer:
         init = keras.initializers.GlorotUniform(seed=seed)
         self.layer.kernel.assign(init(self.layer.kernel.shape))
         self.layer.bias.assign(tf.zeros_like(self.layer.bias))
-        for v in self.optimizer.variables:
-            v.assign(tf.zeros_like(v))
+        for v in self.optimizer.variables:  # the step counter and the Adam moments
+            if v.name != "learning_rate":
+                v.assign(tf.zeros_like(v))
 
     def _run_epoch(self, dataset):
         loss_sum, correct, count = 0.0, 0.0, 0.0

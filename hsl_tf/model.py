@@ -124,7 +124,8 @@ class HSLModel(keras.Model):
     # ----------------------------------------------------------------------------- training
     def noise_seed(self):
         """Stateless int32 [2] seed of the Gumbel noise: (config seed, training step)."""
-        step = tf.cast(self.optimizer.iterations, tf.int32) if self.optimizer is not None else 0
+        optimizer = getattr(self, "optimizer", None)  # Keras creates it in compile()
+        step = tf.cast(optimizer.iterations, tf.int32) if optimizer is not None else 0
         return tf.stack([tf.constant(self.config.seed, tf.int32), step])
 
     def _forward(self, data, training, seed=None):

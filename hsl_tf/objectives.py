@@ -10,8 +10,9 @@ NWJ (Eq. 3): I ≥ E_pos[T] − e^{-1}·E_neg[e^T] = E_pos[T] − E_neg[e^{T−1
 Stability: e^{T−1} is continued linearly above T = ``EXP_CLIP`` (30):
   exp1(T) = e^{T−1}                       for T ≤ 30,
           = e^{29}·(1 + (T − 30))         for T > 30.
-It is C¹ (value and slope match at 30), so the loss and its gradients are finite for any finite
-T (|T| up to 1e4 and beyond), and below 30 nothing changes. Above 30 the gradient of a negative
+It is C¹ (value and slope match at 30), so the loss and its gradients stay finite for critic
+outputs far beyond ±1e4 (the value up to T ≈ 1e25 in float32, the gradient for any finite T), and
+below 30 nothing changes. Above 30 the gradient of a negative
 score stays e^{29} instead of growing without bound, and the value is a slight over-estimate of
 the bound (e^x ≥ its tangent); scores that large only occur in a diverging run.
 """

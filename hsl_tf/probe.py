@@ -1,0 +1,125 @@
+"""Linear evaluation (Table 1): a linear softmax classifier on a frozen encoder's features.
+
+The features of the train and test splits are computed once, without augmentation and with
+the encoder's own normalisation, as the baseline's linear evaluation does. Transfer (CIFAR-10 →
+CIFAR-100) is the same encoder probed on another dataset. The encoder plus the trained linear
+head are exported as a classifier SavedModel for TF Serving:
+``serving_default``: ``images`` uint8 [N, H, W, 3] → ``probabilities`` [N, C], ``classes`` [N].
+"""
+
+import json
+import os
+import time
+
+import numpy as np
+import tensorflow as tf
+
+from hsl_tf import export, linear
+from hsl_tf.data import datasets
+from hsl_tf.errors import UserError
+from hsl_tf.train import prepare_workdir, write_json
+
+
+class Classifier(tf.Module):
+    """Frozen encoder + linear head. No random ops: identical requests give identical answers."""
+
+    def __init__(self, encoder, head, image_size):
+        super().__init__(name="classifier")
+        self.encoder_object = encoder.trackable  # keeps the encoder's variables in the SavedModel
+        self.head = head
+        self._embed = encoder.embed
+        h, w = image_size
+        self.serve = tf.function(self._serve, input_signature=[
+            tf.TensorSpec([None, h, w, 3], tf.uint8, name="images")])
+
+    def _serve(self, images):
+        z = self._embed(images)  # [N, S, D]
+        logits = self.head(tf.reshape(z, [tf.shape(z)[0], -1]))  # [N, C]
+        return {"probabilities": tf.nn.softmax(logits, axis=-1),
+                "classes": tf.argmax(logits, axis=-1, output_type=tf.int64)}
+
+
+def export_classifier(classifier, base, meta):
+    """Writes ``<base>/<version>/`` atomically and returns the version directory."""
+
+    def write(tmp):
+        tf.saved_model.save(classifier, tmp, signatures={"serving_default": classifier.serve})
+        os.makedirs(os.path.join(tmp, "assets.extra"), exist_ok=True)
+        with open(os.path.join(tmp, export.META_FILE), "w") as f:
+            json.dump(meta, f, indent=1, sort_keys=True)
+
+    return export.write_version(base, write)
+
+
+def method_of(config, spec):
+    """The row of Table 1 an encoder belongs to: its training objective, or ``random``."""
+    return "random" if spec.startswith("random:") else config.get("objective", "unknown")
+
+
+def run_probe(encoder_spec, workdir, *, dataset="shapes", data_dir=None, download=False, image_size=None,
+              train_examples=None, test_examples=None, skip_corrupt=False, epochs=100, batch_size=64,
+              learning_rate=1e-3, seed=0, num_classes=None, verbose=1):
+    """Runs the linear probe and writes results.json, tb/ and export/classifier/<version>/."""
+    if epochs <= 0 or batch_size <= 0:
+        raise UserError(f"--epochs={epochs} --batch_size={batch_size}: must be positive")
+    if not learning_rate > 0:
+        raise UserError(f"--learning_rate={learning_rate}: must be positive")
+    prepare_workdir(workdir)
+    t0 = time.time()
+    if not encoder_spec.startswith("random:"):
+        export.resolve_version_dir(encoder_spec)  # fail on a bad path before loading data
+    data = datasets.load_dataset(dataset, data_dir=data_dir, download=download, image_size=image_size,
+                                 train_examples=train_examples, test_examples=test_examples, seed=seed,
+                                 skip_corrupt=skip_corrupt)
+    classes = data.num_classes if num_classes is None else num_classes
+    labels_max = int(max(data.train_labels.max(initial=0), data.test_labels.max(initial=0)))
+    if classes != data.num_classes or labels_max >= classes:
+        raise UserError(f"--num_classes={classes}: the dataset {dataset} has {data.num_classes} classes "
+                        f"(labels up to {labels_max})")
+    encoder = export.load_encoder(encoder_spec, seed=seed, image_size=data.image_size, mean=data.mean,
+                                  std=data.std)
+    encoder.check_image_size(*data.image_size)
+    if verbose:
+        print(f"Features of {len(data.train_images)} train and {len(data.test_images)} test images "
+              f"from {encoder.name}")
+    train_x = linear.extract_features(encoder.embed, data.train_images)  # [n, S·D]
+    test_x = linear.extract_features(encoder.embed, data.test_images)
+    t_feat = time.time() - t0
+
+    writer = tf.summary.create_file_writer(os.path.join(workdir, "tb"))
+    trainer = linear.LinearTrainer(train_x.shape[1], classes, learning_rate)
+    trainer.reset(seed)
+    import keras
+
+    bar = keras.utils.Progbar(epochs, verbose=verbose, unit_name="epoch")
+
+    def on_epoch(epoch, loss, acc):
+        test_acc = trainer.accuracy(test_x, data.test_labels)
+        with writer.as_default(step=epoch + 1):
+            tf.summary.scalar("probe/loss", loss)
+            tf.summary.scalar("probe/train_accuracy", acc)
+            tf.summary.scalar("probe/test_accuracy", test_acc)
+        bar.update(epoch + 1, values=[("loss", loss), ("acc", acc), ("test_acc", test_acc)])
+
+    trainer.fit(train_x, data.train_labels, epochs=epochs, batch_size=batch_size, seed=seed, on_epoch=on_epoch)
+    writer.flush()
+    config = encoder.config
+    results = {
+        "stage": "probe", "train_accuracy": trainer.accuracy(train_x, data.train_labels),
+        "test_accuracy": trainer.accuracy(test_x, data.test_labels), "dataset": dataset,
+        "encoder": encoder_spec, "seed": seed, "epochs": epochs, "method": method_of(config, encoder_spec),
+        "backbone": config["backbone"], "num_classes": classes, "feature_seconds": round(t_feat, 2),
+    }
+    if not encoder_spec.startswith("random:"):
+        with open(os.path.join(export.resolve_version_dir(encoder_spec), export.META_FILE)) as f:
+            results["train_dataset"] = json.load(f).get("dataset")
+    for key in ("estimator_xz", "estimator_xa", "entities"):
+        if key in config:
+            results[key] = config[key]
+    classifier = Classifier(encoder, trainer.layer, data.image_size)
+    results["export"] = export_classifier(classifier, os.path.join(workdir, "export", "classifier"), dict(
+        kind="classifier", image_size=list(data.image_size), num_classes=classes, encoder=encoder_spec,
+        class_names=list(data.class_names)))
+    results["seconds"] = round(time.time() - t0, 2)
+    write_json(os.path.join(workdir, "results.json"), results)
+    return results
