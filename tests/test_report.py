@@ -1,0 +1,222 @@
+"""bin/report and hsl_tf.report: Table 1 statistics, the interpretation table, the Fig. 3 curves
+(read back from real TensorBoard event files) and the CLI's outputs and errors."""
+
+import csv
+import json
+import os
+import statistics
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from hsl_tf import report
+from hsl_tf.errors import UserError
+from tests import helpers
+
+ROOT = helpers.ROOT
+
+
+def write_json(path, obj):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
+        json.dump(obj, f)
+
+
+def probe(method, test_accuracy, seed, dataset="cifar10", backbone="conv4", **extra):
+    spec = f"random:{backbone}" if method == "random" else f"runs/{method}-{seed}/export/encoder/1"
+    return {"stage": "probe", "train_accuracy": test_accuracy + 0.05, "test_accuracy": test_accuracy,
+            "dataset": dataset, "encoder": spec, "seed": seed, "epochs": 100, "method": method,
+            "backbone": backbone, **({} if method == "random" else {"train_dataset": "cifar10"}), **extra}
+
+
+@pytest.fixture
+def probes(tmp_path):
+    """Three seeds of I(X,Z,A) on CIFAR-10 and CIFAR-100, a random baseline, a supervised run."""
+    base = tmp_path / "probes"
+    cells = [("xza", "cifar10", [0.50, 0.60, 0.70]), ("xza", "cifar100", [0.20, 0.30, 0.25]),
+             ("random", "cifar10", [0.33, 0.35, 0.31]), ("supervised", "cifar10", [0.787])]
+    for method, dataset, accs in cells:
+        for seed, acc in enumerate(accs):
+            write_json(str(base / f"{method}-{dataset}-{seed}" / "results.json"), probe(method, acc, seed, dataset))
+    return base
+
+
+def test_summarize_means_stds_and_order(probes):
+    rows = report.summarize(report.collect([str(probes)])["probe"])
+    assert [(r.method, r.dataset) for r in rows] == [
+        ("random", "cifar10"), ("supervised", "cifar10"), ("xza", "cifar10"), ("xza", "cifar100")]
+    xza = rows[2]
+    assert (xza.backbone, xza.n) == ("conv4", 3)
+    assert xza.mean == pytest.approx(0.60, abs=1e-15) and xza.std == pytest.approx(0.10, abs=1e-15)
+    assert rows[3].mean == pytest.approx(0.25, abs=1e-15) and rows[3].std == pytest.approx(0.05, abs=1e-15)
+    assert rows[1].n == 1 and rows[1].std is None  # one run: no std
+
+
+def test_markdown_layout_like_table_1(probes):
+    text = report.format_markdown(report.summarize(report.collect([str(probes)])["probe"]))
+    lines = text.splitlines()
+    assert lines[0] == "| Method | conv4 / cifar10 | conv4 / cifar100 |"
+    assert lines[2] == "| RANDOM | 33.0 ± 2.0 (n=3) | – |"
+    assert lines[3] == "| SUPERVISED | 78.7 (n=1) | – |"
+    assert lines[4] == "| I(X,Z,A) | 60.0 ± 10.0 (n=3) | 25.0 ± 5.0 (n=3) |"
+
+
+def test_csv_full_precision(probes, tmp_path):
+    rows = report.summarize(report.collect([str(probes)])["probe"])
+    report.write_csv(rows, str(tmp_path / "t.csv"))
+    with open(tmp_path / "t.csv") as f:
+        got = list(csv.DictReader(f))
+    assert list(got[0]) == ["method", "backbone", "dataset", "mean", "std", "n"]
+    xza = [g for g in got if (g["method"], g["dataset"]) == ("xza", "cifar10")][0]
+    assert float(xza["mean"]) == statistics.mean([0.5, 0.6, 0.7])  # exact round trip
+    assert float(xza["std"]) == statistics.stdev([0.5, 0.6, 0.7]) and xza["n"] == "3"
+    sup = [g for g in got if g["method"] == "supervised"][0]
+    assert (sup["mean"], sup["std"], sup["n"]) == ("0.787", "", "1")
+
+
+def test_variants_never_merge_and_bad_records_are_skipped(tmp_path, capsys):
+    recs = [probe("xza", 0.5, 0), probe("xza", 0.7, 1, estimator_xz="nwj", entities="rows"),
+            probe("xza", 0.9, 0, estimator_xz="infonce", entities="slots"),
+            probe("xza", 0.3, 0, estimator_xz="infonce"), probe("bce", 0.4, 0), probe("zeta", 0.1, 0),
+            {"stage": "probe", "test_accuracy": 0.9, "dataset": "cifar10", "seed": 0, "path": "old/results.json"}]
+    rows = report.summarize(recs)
+    assert [(r.method, r.n) for r in rows] == [
+        ("xza", 2), ("xza[entities=slots,estimator_xz=infonce]", 1), ("xza[estimator_xz=infonce]", 1),
+        ("bce", 1), ("zeta", 1)]
+    assert "old/results.json: no method, backbone; skipped" in capsys.readouterr().err
+    labels = [line.split(" | ")[0][2:] for line in report.format_markdown(rows).splitlines()[2:7]]
+    assert labels == ["I(X,Z,A)", "I(X,Z,A) [slots, infonce]", "I(X,Z,A) [infonce]", "BCE (P&S focal)", "zeta"]
+    # encoders trained on different datasets are different rows too
+    rows = report.summarize([probe("xz", 0.5, 0), probe("xz", 0.6, 0, train_dataset="shapes")])
+    assert [r.method for r in rows] == ["xz[train_dataset=cifar10]", "xz[train_dataset=shapes]"]
+
+
+def test_interpret_table(tmp_path):
+    for seed, (b, d) in enumerate([(0.6, 0.8), (0.8, 0.6)]):
+        write_json(str(tmp_path / f"i{seed}" / "results.json"), {
+            "stage": "interpret", "binding": b, "diversity": d, "binding_random": 0.3, "diversity_random": 0.2,
+            "chance": 0.25, "method": "xza", "backbone": "conv4", "dataset": "shapes", "seed": seed})
+    write_json(str(tmp_path / "p" / "results.json"), probe("xza", 0.5, 0))
+    out = report.write_report([str(tmp_path)], str(tmp_path / "out"))
+    with open(out["binding_md"]) as f:
+        row = f.read().splitlines()[2]
+    assert row == ("| I(X,Z,A) | conv4 | shapes | 0.700 ± 0.141 (n=2) | 0.700 ± 0.141 (n=2) "
+                   "| 0.300 ± 0.000 (n=2) | 0.200 ± 0.000 (n=2) | 0.250 ± 0.000 (n=2) |")
+    with open(out["binding_csv"]) as f:
+        got = {(r["metric"], r["method"]): r for r in csv.DictReader(f)}
+    assert float(got[("binding", "xza")]["mean"]) == pytest.approx(0.7, abs=1e-15)
+    assert "curves" not in out  # no training runs
+
+
+# ---------------------------------------------------------------------------------------------
+# Fig. 3
+
+CURVES = {  # objective -> seed -> {step: surrogate accuracy}
+    "xz": {0: {0: 0.10, 100: 0.30, 200: 0.40}, 1: {0: 0.20, 100: 0.50, 200: 0.60}},
+    "xza": {0: {0: 0.10, 100: 0.40, 200: 0.50, 300: 0.55}, 1: {0: 0.30, 100: 0.60, 200: 0.70}},
+}
+
+
+@pytest.fixture(scope="module")
+def train_runs(tmp_path_factory):
+    """Two objectives × two seeds of fake training runs with real TensorBoard event files."""
+    base = tmp_path_factory.mktemp("runs")
+    for objective, seeds in CURVES.items():
+        for seed, curve in seeds.items():
+            run = base / f"{objective}-{seed}"
+            writer = tf.summary.create_file_writer(str(run / "tb"))
+            with writer.as_default():
+                for step, value in curve.items():
+                    tf.summary.scalar("surrogate/train_accuracy", value, step=step)
+                    tf.summary.scalar("loss", -value, step=step)
+            writer.close()
+            write_json(str(run / "flags.json"), {"objective": objective, "backbone": "conv4", "dataset": "cifar10",
+                                                 "seed": seed, "estimator_xz": "nwj", "estimator_xa": "nwj"})
+            if seed == 0:  # seed 1 is still running: flags.json and tb/ only
+                write_json(str(run / "results.json"), {"stage": "train", "step": max(curve), "loss": -1.0,
+                                                       "objective": objective, "backbone": "conv4",
+                                                       "dataset": "cifar10", "seed": seed, "images_per_s": 1.0})
+    return base
+
+
+def test_read_scalars_keeps_last_value_of_a_rewritten_step(tmp_path):
+    for values in ([(1, 0.1), (2, 0.2)], [(2, 0.25), (3, 0.3)]):  # a resumed run rewrites step 2
+        writer = tf.summary.create_file_writer(str(tmp_path))
+        with writer.as_default():
+            for step, v in values:
+                tf.summary.scalar("surrogate/train_accuracy", v, step=step)
+        writer.close()
+    got = report.read_scalars(str(tmp_path))["surrogate/train_accuracy"]
+    assert [s for s, _ in got] == [1, 2, 3]
+    np.testing.assert_allclose([v for _, v in got], [0.1, 0.25, 0.3], rtol=1e-6)
+
+
+def test_surrogate_curves_mean_and_std_over_seeds(train_runs):
+    runs = report.collect([str(train_runs)])["train"]
+    assert sorted((r["objective"], r["seed"]) for r in runs) == [("xz", 0), ("xz", 1), ("xza", 0), ("xza", 1)]
+    curves = report.surrogate_curves(runs)
+    assert list(curves) == [("cifar10", "conv4")]
+    for objective, seeds in CURVES.items():
+        steps, mean, std, n = curves[("cifar10", "conv4")][objective]
+        common = sorted(set(seeds[0]) & set(seeds[1]))  # xza seed 0's step 300 is not shared
+        np.testing.assert_array_equal(steps, common)
+        values = np.array([[seeds[s][t] for t in common] for s in (0, 1)])
+        np.testing.assert_allclose(mean, values.mean(0), rtol=1e-6)
+        np.testing.assert_allclose(std, values.std(0, ddof=1), rtol=1e-5)
+        assert n == 2
+    np.testing.assert_allclose(curves[("cifar10", "conv4")]["xza"][1], [0.2, 0.5, 0.6], rtol=1e-6)
+
+
+def test_plot_writes_a_readable_png(train_runs, tmp_path):
+    import matplotlib.image
+
+    paths = report.plot_surrogate(report.collect([str(train_runs)])["train"], str(tmp_path))
+    assert paths == [str(tmp_path / "surrogate_cifar10_conv4.png")]
+    img = matplotlib.image.imread(paths[0])
+    assert img.ndim == 3 and img.shape[0] > 300 and img.shape[1] > 500
+    assert img[..., :3].std() > 0.01 and os.path.getsize(paths[0]) > 10_000  # not a blank canvas
+
+
+# ---------------------------------------------------------------------------------------------
+# Errors and the CLI
+
+
+def test_collect_errors(tmp_path):
+    with pytest.raises(UserError, match="no results.json below"):
+        report.collect([str(tmp_path)])
+    with pytest.raises(UserError, match="missing: no such directory"):
+        report.collect([str(tmp_path / "missing")])
+    with pytest.raises(UserError, match=r"nomatch\*: no directory matches"):
+        report.collect([str(tmp_path / "nomatch*")])
+    write_json(str(tmp_path / "bad" / "results.json"), {})
+    with open(tmp_path / "bad" / "results.json", "w") as f:
+        f.write('{"stage": "probe",')
+    with pytest.raises(UserError, match=r"bad/results.json: malformed JSON"):
+        report.collect([str(tmp_path)])
+
+
+def run_cli(*args):
+    return subprocess.run([sys.executable, os.path.join(ROOT, "bin", "report"), *args],
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_cli_writes_table_and_curves(probes, train_runs, tmp_path):
+    out = tmp_path / "out"
+    res = run_cli(str(probes), str(train_runs / "x*"), f"--out={out}")
+    assert res.returncode == 0, res.stderr
+    assert "| I(X,Z,A) | 60.0 ± 10.0 (n=3) | 25.0 ± 5.0 (n=3) |" in res.stdout
+    for name in ("table.md", "table.csv", "surrogate.csv", "surrogate_cifar10_conv4.png"):
+        assert (out / name).is_file(), name
+    with open(out / "table.md") as f:
+        assert f.read().startswith(res.stdout.splitlines()[0])
+
+
+def test_cli_errors_are_one_line(tmp_path):
+    for args, needle in [([str(tmp_path)], "no results.json below"),
+                         ([str(tmp_path / "nope")], "nope: no such directory"), ([], "no DIR given")]:
+        res = run_cli(*args)
+        assert res.returncode == 2 and res.stdout == ""
+        assert len(res.stderr.strip().splitlines()) == 1 and needle in res.stderr, res.stderr
