@@ -20,30 +20,33 @@ from hsl_tf.errors import UserError
 from hsl_tf.train import prepare_workdir, write_json
 
 
-class Classifier(tf.Module):
+class Classifier:
     """Frozen encoder + linear head. No random ops: identical requests give identical answers."""
 
     def __init__(self, encoder, head, image_size):
-        super().__init__(name="classifier")
-        self.encoder_object = encoder.trackable  # keeps the encoder's variables in the SavedModel
-        self.head = head
-        self._embed = encoder.embed
+        self.encoder, self.head = encoder, head
         h, w = image_size
-        self.serve = tf.function(self._serve, input_signature=[
-            tf.TensorSpec([None, h, w, 3], tf.uint8, name="images")])
+        self.signature = tf.TensorSpec([None, h, w, 3], tf.uint8, name="images")
+        self.serve = tf.function(self._serve, input_signature=[self.signature])
 
     def _serve(self, images):
-        z = self._embed(images)  # [N, S, D]
+        z = self.encoder.embed(images)  # [N, S, D]
         logits = self.head(tf.reshape(z, [tf.shape(z)[0], -1]))  # [N, C]
         return {"probabilities": tf.nn.softmax(logits, axis=-1),
                 "classes": tf.argmax(logits, axis=-1, output_type=tf.int64)}
 
 
 def export_classifier(classifier, base, meta):
-    """Writes ``<base>/<version>/`` atomically and returns the version directory."""
+    """Writes ``<base>/<version>/`` atomically (Keras ExportArchive) and returns the version dir."""
+    import keras
+
+    archive = keras.export.ExportArchive()
+    archive.track(classifier.encoder.trackable)  # the encoder's variables
+    archive.track(classifier.head)
+    archive.add_endpoint("serving_default", classifier._serve, input_signature=[classifier.signature])
 
     def write(tmp):
-        tf.saved_model.save(classifier, tmp, signatures={"serving_default": classifier.serve})
+        archive.write_out(tmp, verbose=False)
         os.makedirs(os.path.join(tmp, "assets.extra"), exist_ok=True)
         with open(os.path.join(tmp, export.META_FILE), "w") as f:
             json.dump(meta, f, indent=1, sort_keys=True)
@@ -59,7 +62,10 @@ def method_of(config, spec):
 def run_probe(encoder_spec, workdir, *, dataset="shapes", data_dir=None, download=False, image_size=None,
               train_examples=None, test_examples=None, skip_corrupt=False, epochs=100, batch_size=64,
               learning_rate=1e-3, seed=0, num_classes=None, verbose=1):
-    """Runs the linear probe and writes results.json, tb/ and export/classifier/<version>/."""
+    """Runs the linear probe and writes results.json, tb/ and export/classifier/<version>/.
+
+    Returns (results dict, in-memory :class:`Classifier`).
+    """
     if epochs <= 0 or batch_size <= 0:
         raise UserError(f"--epochs={epochs} --batch_size={batch_size}: must be positive")
     if not learning_rate > 0:
@@ -122,4 +128,4 @@ def run_probe(encoder_spec, workdir, *, dataset="shapes", data_dir=None, downloa
         class_names=list(data.class_names)))
     results["seconds"] = round(time.time() - t0, 2)
     write_json(os.path.join(workdir, "results.json"), results)
-    return results
+    return results, classifier
