@@ -109,7 +109,8 @@ def collect(dirs):
     for top in dirs:
         for root, subdirs, files in os.walk(top):
             subdirs.sort()
-            if os.path.realpath(root) in seen:
+            if os.path.realpath(root) in seen:  # DIRs that overlap, or a symlink loop
+                subdirs[:] = []
                 continue
             seen.add(os.path.realpath(root))
             flags = None
@@ -324,8 +325,8 @@ INTERPRET_KEYS = ("binding", "diversity", "binding_random", "diversity_random", 
 
 def summarize_interpret(records):
     """``{key: rows}`` for each interpretation metric; unknown method/backbone read ``unknown``."""
-    records = [{"method": "unknown", "backbone": "unknown", "dataset": "unknown", **{k: v for k, v in r.items() if v is not None}}
-               for r in records]
+    known = dict(method="unknown", backbone="unknown", dataset="unknown")
+    records = [{**known, **{k: v for k, v in r.items() if v is not None}} for r in records]
     return {k: summarize([r for r in records if r.get(k) is not None], k) for k in INTERPRET_KEYS}
 
 

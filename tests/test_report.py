@@ -45,6 +45,8 @@ def probes(tmp_path):
 
 
 def test_summarize_means_stds_and_order(probes):
+    overlapping = [str(probes), str(probes / "xza-cifar10-0"), str(probes / "*")]
+    assert len(report.collect(overlapping)["probe"]) == len(report.collect([str(probes)])["probe"]) == 10
     rows = report.summarize(report.collect([str(probes)])["probe"])
     assert [(r.method, r.dataset) for r in rows] == [
         ("random", "cifar10"), ("supervised", "cifar10"), ("xza", "cifar10"), ("xza", "cifar100")]
