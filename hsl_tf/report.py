@@ -242,13 +242,16 @@ def summarize(records, key="test_accuracy"):
         if missing:
             warn(f"{r.get('path', '?')}: no {', '.join(missing)}; skipped")
             continue
-        usable.append(r)
+        try:
+            usable.append({**r, key: float(r[key])})
+        except (TypeError, ValueError):
+            warn(f"{r.get('path', '?')}: {key}={r[key]!r} is not a number; skipped")
     context = [k for k in CONTEXT_KEYS if _varies(usable, k)]
     groups = collections.defaultdict(list)
     seeds = collections.defaultdict(list)
     for r in usable:
         cell = (method_key(r, context), str(r["backbone"]), str(r.get("dataset") or "unknown"))
-        groups[cell].append(float(r[key]))
+        groups[cell].append(r[key])
         seeds[cell].append(r.get("seed"))
     rows = []
     for cell, values in groups.items():

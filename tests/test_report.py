@@ -83,12 +83,15 @@ def test_variants_never_merge_and_bad_records_are_skipped(tmp_path, capsys):
     recs = [probe("xza", 0.5, 0), probe("xza", 0.7, 1, estimator_xz="nwj", entities="rows"),
             probe("xza", 0.9, 0, estimator_xz="infonce", entities="slots"),
             probe("xza", 0.3, 0, estimator_xz="infonce"), probe("bce", 0.4, 0), probe("zeta", 0.1, 0),
-            {"stage": "probe", "test_accuracy": 0.9, "dataset": "cifar10", "seed": 0, "path": "old/results.json"}]
+            {"stage": "probe", "test_accuracy": 0.9, "dataset": "cifar10", "seed": 0, "path": "old/results.json"},
+            {**probe("xza", 0.9, 2), "test_accuracy": "n/a", "path": "odd/results.json"}]
     rows = report.summarize(recs)
     assert [(r.method, r.n) for r in rows] == [
         ("xza", 2), ("xza[entities=slots,estimator_xz=infonce]", 1), ("xza[estimator_xz=infonce]", 1),
         ("bce", 1), ("zeta", 1)]
-    assert "old/results.json: no method, backbone; skipped" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "old/results.json: no method, backbone; skipped" in err
+    assert "odd/results.json: test_accuracy='n/a' is not a number; skipped" in err
     labels = [line.split(" | ")[0][2:] for line in report.format_markdown(rows).splitlines()[2:7]]
     assert labels == ["I(X,Z,A)", "I(X,Z,A) [slots, infonce]", "I(X,Z,A) [infonce]", "BCE (P&S focal)", "zeta"]
     # encoders trained on different datasets are different rows too
