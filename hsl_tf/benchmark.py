@@ -1,0 +1,166 @@
+"""Throughput of the training step, measured on the same model and ``train_step`` as bin/train.
+
+``model`` mode feeds one ready batch of views (random normal tensors) through ``model.fit``;
+``end_to_end`` feeds the real tf.data pipeline (shapes images, K-view augmentation) instead.
+The step time of each batch is taken between Keras' batch callbacks (the loss is fetched each
+step, as in training); the median over the timed steps is reported.
+
+FLOPs are counted analytically from the layer shapes (multiply-accumulates × 2; convolutions,
+dense layers, and the per-view and per-pair work of both critics; BN, activations, pooling and
+the optimizer are not counted), for forward + backward = 3 × forward.
+"""
+
+import dataclasses
+import platform
+import resource
+import statistics
+import time
+
+import numpy as np
+import tensorflow as tf
+import keras
+
+from hsl_tf import objectives
+
+
+# ------------------------------------------------------------------------------------ FLOPs
+def encoder_macs(backbone, height=32, width=32):
+    """Forward multiply-accumulates of one image through the backbone's convolutions."""
+    def conv(h, w, k, cin, cout):
+        return h * w * k * k * cin * cout
+
+    if backbone == "conv4":
+        macs, cin, h, w = 0, 3, height, width
+        for i, cout in enumerate((8, 16, 32, 64)):
+            macs += conv(h, w, 3, cin, cout)
+            cin = cout
+            if i < 3:
+                h, w = h // 2, w // 2
+        return macs
+    h, w = height, width
+    macs = conv(h, w, 3, 3, 16)
+    cin = 16
+    for cout, stride in ((16, 1), (32, 2), (64, 2)):
+        ho, wo = -(-h // stride), -(-w // stride)
+        macs += conv(ho, wo, 3, cin, cout) + conv(ho, wo, 3, cout, cout)
+        if stride != 1 or cin != cout:
+            macs += conv(ho, wo, 1, cin, cout)
+        h, w, cin = ho, wo, cout
+    return macs
+
+
+def mpnn_macs(num_entities, entity_dim, hidden, num_relations):
+    """Forward MACs of m_η for one view (node parts of the edge MLPs computed per node)."""
+    s, d, h, k = num_entities, entity_dim, hidden, num_relations
+    e = s * (s - 1)
+    return (s * (d * h + h * h)  # m_emb
+            + s * 2 * h * h + e * h * h  # m_e1: per-node first layer, per-edge second
+            + s * 2 * h * h  # m_v1
+            + s * 2 * h * h + e * h * h + e * h * h  # m_e2: nodes, skip edge input, second layer
+            + e * h * k)  # edge logits
+
+
+def step_flops(objective, backbone, batch_size, num_views, image_size=(32, 32), num_entities=8, entity_dim=8,
+               num_relations=2, mpnn_hidden=64, head_hidden=256, num_classes=10):
+    """Forward + backward FLOPs of one training step (3 × forward MACs × 2)."""
+    n = batch_size * num_views  # views
+    pairs = batch_size * num_views * (num_views - 1)  # positives + negatives
+    macs = n * encoder_macs(backbone, *image_size)
+    critics = objectives.OBJECTIVES.get(objective, {})
+    feat = num_entities * entity_dim
+    if "xz" in critics:
+        macs += n * 2 * feat * head_hidden + pairs * head_hidden  # per-view halves, per-pair output
+    if "xa" in critics:
+        s2k = num_entities ** 2 * num_relations
+        macs += n * (mpnn_macs(num_entities, entity_dim, mpnn_hidden, num_relations) + s2k * num_entities ** 2)
+        macs += pairs * s2k
+    if objective == "supervised":
+        macs += n * feat * num_classes
+    return 2 * 3 * macs
+
+
+# ------------------------------------------------------------------------------------ timing
+def sgemm_gflops(size=2048, repeats=5):
+    """The machine's ceiling: a size² float32 matmul in TF, best of ``repeats``."""
+    a = tf.random.normal([size, size])
+    b = tf.random.normal([size, size])
+    matmul = tf.function(lambda x, y: tf.reduce_sum(tf.matmul(x, y)))
+    matmul(a, b).numpy()
+    best = float("inf")
+    for _ in range(repeats):
+        t = time.perf_counter()
+        matmul(a, b).numpy()
+        best = min(best, time.perf_counter() - t)
+    return 2 * size ** 3 / best / 1e9
+
+
+class StepTimer(keras.callbacks.Callback):
+    def __init__(self):
+        super().__init__()
+        self.times = []
+        self._t = None
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self._t = time.perf_counter()
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.times.append(time.perf_counter() - self._t)
+
+
+@dataclasses.dataclass
+class BenchConfig:
+    backbone: str = "conv4"
+    objective: str = "xza"
+    batch_size: int = 64
+    augmentations: int = 8
+    steps: int = 20
+    warmup: int = 3
+    mode: str = "model"
+    mpnn_hidden: int = 64
+    jit_compile: bool = False
+    image_size: int = 32
+    seed: int = 0
+
+
+def run(cfg: BenchConfig, strategy):
+    """Times ``cfg.steps`` training steps after ``cfg.warmup``; returns the JSON-able figures."""
+    from hsl_tf.model import HSLModel, ModelConfig
+
+    keras.utils.set_random_seed(cfg.seed)
+    hw = (cfg.image_size, cfg.image_size)
+    mcfg = ModelConfig(backbone=cfg.backbone, objective=cfg.objective, mpnn_hidden=cfg.mpnn_hidden, seed=cfg.seed)
+    with strategy.scope():
+        model = HSLModel(mcfg)
+        model.build_all(hw)
+        model.compile(optimizer=keras.optimizers.Adam(1e-3), jit_compile=cfg.jit_compile)
+    total = cfg.warmup + cfg.steps
+    if cfg.mode == "model":
+        rng = np.random.default_rng(cfg.seed)
+        batch = {"views": rng.standard_normal([cfg.batch_size, cfg.augmentations, *hw, 3], np.float32),
+                 "labels": rng.integers(0, 10, [cfg.batch_size])}
+        ds = tf.data.Dataset.from_tensors(batch).repeat()
+    else:
+        from hsl_tf.data import pipeline, shapes
+
+        data = shapes.load_shapes("train", max(4 * cfg.batch_size, 1024), seed=cfg.seed, image_size=cfg.image_size)
+        ds = pipeline.train_dataset(data["images"], data["labels"], batch_size=cfg.batch_size,
+                                    num_views=cfg.augmentations, mean=mcfg.mean, std=mcfg.std, seed=cfg.seed)
+    timer = StepTimer()
+    model.fit(ds, epochs=1, steps_per_epoch=total, callbacks=[timer], verbose=0, shuffle=False)
+    step_s = statistics.median(timer.times[cfg.warmup:])
+    views = cfg.batch_size * cfg.augmentations
+    flops = step_flops(cfg.objective, cfg.backbone, cfg.batch_size, cfg.augmentations, hw,
+                       mpnn_hidden=cfg.mpnn_hidden)
+    sgemm = sgemm_gflops()
+    gflops = flops / step_s / 1e9
+    return {
+        "impl": "hsl_tf", **dataclasses.asdict(cfg), "replicas": strategy.num_replicas_in_sync,
+        "images_per_s": round(views / step_s, 1),
+        "pairs_per_s": round(cfg.batch_size * cfg.augmentations * (cfg.augmentations - 1) / step_s, 1),
+        "step_ms": round(step_s * 1e3, 2), "flops_per_image": int(flops / views),
+        "flops_counted": "analytic, layer shapes (fwd+bwd = 3x fwd)",
+        "gflops_per_s": round(gflops, 2), "sgemm_gflops_per_s": round(sgemm, 1),
+        "fraction_of_sgemm": round(gflops / sgemm, 3),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "tensorflow": tf.__version__, "keras": keras.__version__, "python": platform.python_version(),
+    }
