@@ -1,5 +1,6 @@
 """Interpretation stage: Eq. 4 mask optimisation, the binding scores and bin/interpret."""
 
+import glob
 import json
 import os
 import subprocess
@@ -194,6 +195,12 @@ def test_cli_end_to_end(tiny_run, tmp_path):  # noqa: F811
     scalars = read_scalars(os.path.join(work, "tb"))
     assert [step for step, _ in scalars["interpret/objective"]] == list(range(6))
     assert "interpret/objective_random" in scalars
+    image_tags = set()
+    for path in glob.glob(os.path.join(work, "tb", "events.out.tfevents.*")):
+        for rec in tf.data.TFRecordDataset(path):
+            event = tf.compat.v1.Event.FromString(rec.numpy())
+            image_tags.update(v.tag for v in event.summary.value if v.metadata.plugin_data.plugin_name == "images")
+    assert {"interpret/masks", "interpret/masks_random"} <= image_tags
 
 
 def _folder(root):
