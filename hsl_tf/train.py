@@ -102,12 +102,57 @@ def write_json(path, obj):
 def build_model(cfg, data, strategy):
     """Model, compiled and with optimizer slots created, inside ``strategy.scope()``."""
     encoders.build_encoder(cfg.backbone, cfg.num_entities, cfg.entity_dim)  # validates S·D early
+    keras.utils.set_random_seed(cfg.seed)  # same initial weights for the same seed, in any process
     with strategy.scope():
         model = HSLModel(cfg.model_config(data))
         model.build_all(data.image_size)
         model.compile(optimizer=keras.optimizers.Adam(cfg.learning_rate), jit_compile=cfg.jit_compile)
         model.optimizer.build(model.trainable_variables)
     return model
+
+
+def custom_loop(model, ds, strategy, callbacks, total_steps):
+    """The multi-worker route: the model's own ``train_step`` through ``strategy.run``.
+
+    Keras 3.15 ``fit`` fails under MultiWorkerMirroredStrategy (keras#20585, tensorflow#72388),
+    so this loop drives the same ``train_step`` and the same callbacks. Every input pipeline
+    builds the global batch and keeps its own contiguous slice, exactly as MirroredStrategy
+    splits a batch across local replicas (so shapes stay static and runs are comparable).
+    Logs are averaged over replicas, as Keras does.
+    """
+
+    def dataset_fn(ctx):
+        per = ctx.get_per_replica_batch_size(global_batch)
+        lo = ctx.input_pipeline_id * per * (ctx.num_replicas_in_sync // ctx.num_input_pipelines)
+        hi = lo + per * (ctx.num_replicas_in_sync // ctx.num_input_pipelines)
+        options = tf.data.Options()
+        options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
+        return ds.map(lambda b: {k: v[lo:hi] for k, v in b.items()}).with_options(options)
+
+    global_batch = ds.element_spec["views"].shape[0]
+    iterator = iter(strategy.distribute_datasets_from_function(dataset_fn))
+
+    @tf.function
+    def step_fn(batch):
+        logs = strategy.run(model.train_step, args=(batch,))
+        return {k: strategy.reduce("MEAN", v, axis=None) for k, v in logs.items()}
+
+    cbs = keras.callbacks.CallbackList(callbacks, model=model)
+    model.stop_training = False
+    cbs.on_train_begin()
+    logs, batch = {}, 0
+    while cb.global_step(model) < total_steps and not model.stop_training:
+        cbs.on_train_batch_begin(batch)
+        logs = {k: float(v) for k, v in step_fn(next(iterator)).items()}
+        cbs.on_train_batch_end(batch, logs)
+        batch += 1
+    cbs.on_train_end(logs)
+    return {k: [v] for k, v in logs.items()}
+
+
+def weights_checksum(model):
+    """Σ w² over every model variable: equal on workers that hold the same weights."""
+    return float(sum(tf.reduce_sum(tf.square(tf.cast(v, tf.float64))) for v in model.variables))
 
 
 def train(cfg: TrainConfig, strategy=None):
@@ -162,9 +207,13 @@ def train(cfg: TrainConfig, strategy=None):
         ds = pipeline.train_dataset(data.train_images, data.train_labels, batch_size=cfg.batch_size,
                                     num_views=cfg.augmentations, mean=data.mean, std=data.std, seed=cfg.seed,
                                     start_step=start, steps_per_epoch=steps_per_epoch)
-        hist = model.fit(ds, epochs=math.ceil(total_steps / steps_per_epoch), initial_epoch=start // steps_per_epoch,
-                         steps_per_epoch=steps_per_epoch, callbacks=callbacks, verbose=0, shuffle=False)
-        history = hist.history
+        if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+            history = custom_loop(model, ds, strategy, callbacks, total_steps)
+        else:
+            hist = model.fit(ds, epochs=math.ceil(total_steps / steps_per_epoch),
+                             initial_epoch=start // steps_per_epoch, steps_per_epoch=steps_per_epoch,
+                             callbacks=callbacks, verbose=0, shuffle=False)
+            history = hist.history
     if checkpointer.stopped is not None:
         writer.flush()
         raise checkpointer.stopped
@@ -172,7 +221,7 @@ def train(cfg: TrainConfig, strategy=None):
     results = {
         "stage": "train", "step": step, "total_steps": total_steps, "epoch": step / steps_per_epoch,
         "objective": cfg.objective, "backbone": cfg.backbone, "dataset": cfg.dataset, "seed": cfg.seed,
-        "train_seconds": round(time.time() - t0, 2),
+        "train_seconds": round(time.time() - t0, 2), "weights_checksum": weights_checksum(model),
         "images_per_s": (round(sum(scalars.images_per_s) / len(scalars.images_per_s), 1)
                          if scalars.images_per_s else None),
     }

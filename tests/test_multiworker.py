@@ -1,0 +1,62 @@
+"""MultiWorkerMirroredStrategy: 2 worker processes on localhost against a 2-replica run in one process."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from hsl_tf.train import TrainConfig, train
+from tests import helpers
+
+pytestmark = pytest.mark.slow  # still runs in CI (a couple of minutes at most)
+
+
+def free_ports(n):
+    socks = [socket.socket() for _ in range(n)]
+    for s in socks:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in socks]
+    for s in socks:
+        s.close()
+    return ports
+
+
+def test_two_workers_agree_with_each_other_and_with_one_process(tmp_path):
+    ports = free_ports(2)
+    cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
+    procs = []
+    try:
+        for i in range(2):
+            env = dict(os.environ, TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}}))
+            procs.append(subprocess.Popen(
+                [os.path.join(helpers.ROOT, "bin", "train"), "--flagfile=" + os.path.join(helpers.ROOT, "configs/tiny.flags"),
+                 f"--workdir={tmp_path}/w{i}", "--strategy=multi_worker", "--max_steps=4", "--surrogate_every=0"],
+                env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True))
+        outs = [p.communicate(timeout=240) for p in procs]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                os.killpg(p.pid, signal.SIGKILL)
+    for p, (out, err) in zip(procs, outs):
+        assert p.returncode == 0, err[-1500:]
+    res = [json.loads(out.strip().splitlines()[-1]) for out, _ in outs]
+    assert [r["step"] for r in res] == [4, 4]
+    assert res[0]["weights_checksum"] == pytest.approx(res[1]["weights_checksum"], rel=1e-9)
+    # only the chief (worker 0) exports and writes events; the other worker leaves no checkpoint
+    assert "export" in res[0] and "export" not in res[1]
+    assert os.path.isdir(f"{tmp_path}/w0/tb") and not os.path.exists(f"{tmp_path}/w1/tb")
+    assert not os.path.exists(f"{tmp_path}/w1/checkpoints")
+
+    # the same global batch on 2 replicas in one process gives the same loss curve
+    single = train(TrainConfig(**helpers.tiny_kwargs(str(tmp_path / "single"), surrogate_every=0)),
+                   tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]))
+    ref = [v for _, v in helpers.read_scalars(str(tmp_path / "single" / "tb"))["train/loss"]]
+    got = [v for _, v in helpers.read_scalars(f"{tmp_path}/w0/tb")["train/loss"]]
+    assert len(got) == len(ref) == 4
+    np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-5)
+    assert single["weights_checksum"] == pytest.approx(res[0]["weights_checksum"], rel=1e-5)
