@@ -6,6 +6,8 @@ the Q positive (joint) pairs and the Q negative (product-of-marginals) pairs anc
 a per-image MI estimate in nats [B]; the batch value is the mean over images.
 
 NWJ (Eq. 3): I ≥ E_pos[T] − e^{-1}·E_neg[e^T] = E_pos[T] − E_neg[e^{T−1}].
+Beyond the paper (its Sec. 4 names other bounds as future work): ``infonce`` and ``js``, one
+per critic (``--estimator_xz``, ``--estimator_xa``); see :func:`infonce` and :func:`js`.
 
 Stability: e^{T−1} is continued linearly above T = ``EXP_CLIP`` (30):
   exp1(T) = e^{T−1}                       for T ≤ 30,
@@ -61,8 +63,62 @@ def focal(pos, neg, gamma=2.0, alpha=0.5):
     return loss, nwj_estimate(pos, neg)
 
 
+def infonce(pos, neg):
+    """InfoNCE (van den Oord et al. 2018; Poole et al. 2019): the categorical bound.
+
+    Candidates. For image b and view pair q the candidates are the positive score pos[b, q]
+    and the Q negative scores of row b, {neg[b, q'] : q' = 1..Q}: the Q negatives anchored at
+    image b, each pairing a view of b with a view of another image. That makes N = Q + 1
+    candidates, one of them positive:
+
+        estimate[b] = mean_q [ log(Q + 1) + pos[b, q] − logsumexp({pos[b, q]} ∪ neg[b, :]) ]
+
+    Loss = −estimate. Because logsumexp(candidates) ≥ pos[b, q], every term, and so the
+    estimate, is ≤ log(Q + 1) = log N by construction, for any finite scores (also in floating
+    point). The candidate set is the row's Q negatives, shared by the Q positives of the row.
+    It costs O(B·Q): logsumexp(neg[b, :]) is computed once per row, and each term uses
+    logaddexp(pos[b, q], that value).
+
+    Exactness. The textbook bound (≤ I(X; Y)) scores one anchor against exchangeable candidates
+    with one function. In our layout, negative q' is scored with anchor view i_{q'} of image b
+    (see :mod:`hsl_tf.pairs`), not always the anchor view i_q of the positive. So the value is
+    the standard InfoNCE bound when the critic depends on the anchor only through its image
+    (as for view-invariant features), and in general it is the in-batch contrastive objective
+    of CPC/SimCLR on the same scores. Either way it is capped at log(Q + 1): Q = V(V−1)/2, so
+    log 2 for V = 2 views and log 497 ≈ 6.21 for the paper's V = 32.
+    Adding a function of the anchor image b to all of row b's scores leaves the estimate
+    unchanged. So T* = log p(y|x)/p(y) + c(x) is an optimal critic, with
+    estimate → I as N → ∞ (bias ≈ (E_p[r] − 1)/N for the density ratio r).
+
+    Returns (loss [B], estimate [B]).
+    """
+    q = tf.shape(pos)[-1]
+    lse_neg = tf.reduce_logsumexp(neg, axis=-1, keepdims=True)  # [B, 1]
+    lse = tf.reduce_logsumexp(tf.stack([pos, tf.broadcast_to(lse_neg, tf.shape(pos))], -1), -1)  # [B, Q]
+    log_n = tf.math.log(tf.cast(q + 1, pos.dtype))
+    estimate = log_n + tf.reduce_mean(pos - lse, axis=-1)  # [B], pos − lse ≤ 0
+    return -estimate, estimate
+
+
+def js(pos, neg):
+    """Jensen-Shannon (softplus) objective, as Deep InfoMax trains (Hjelm et al. 2019).
+
+    loss[b] = mean_q softplus(neg[b, q]) + mean_q softplus(−pos[b, q]), the logistic loss of
+    telling joint pairs (label 1) from product pairs (label 0). Its minimiser is the
+    log density ratio T = log p/q. At that critic the loss is 2·log 2 − 2·JSD(p‖q).
+    The reported MI estimate is the NWJ value (:func:`nwj_estimate`) of the same scores.
+    Because NWJ is tight at T = 1 + log p/q, a JS-optimal critic reports I − e^{-1}. Compare
+    estimators by downstream accuracy, not by this number.
+
+    Returns (loss [B], NWJ estimate [B]).
+    """
+    loss = tf.reduce_mean(tf.nn.softplus(neg), axis=-1) + tf.reduce_mean(tf.nn.softplus(-pos), axis=-1)
+    return loss, nwj_estimate(pos, neg)
+
+
 # One registry: estimator name → fn(pos [B,Q], neg [B,Q]) → (loss [B], estimate [B]).
-ESTIMATORS = {"nwj": nwj, "focal": focal}
+# ``focal`` is internal to the ``bce`` objective; the others are the --estimator_* choices.
+ESTIMATORS = {"nwj": nwj, "infonce": infonce, "js": js, "focal": focal}
 
 # Objective → the critics it trains ("xz": T_β, "xa": T_ω) and the default estimator of each.
 OBJECTIVES = {

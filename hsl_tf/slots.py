@@ -1,0 +1,183 @@
+"""Entities: the paper's reshape of g(x), or slot attention on the last feature map (an extension).
+
+``--entities`` chooses how an image becomes z ∈ R^{S×D}. Each choice is one entry of
+:data:`ENTITIES`, a pair (module factory, entity function). The function returns the two views
+of the same code:
+
+  - ``reshape`` (default, the paper): g(x) is the backbone's pooled 64-d vector, and
+    z = reshape(g(x), [S, D]) (S·D = 64);
+  - ``slots`` (the paper's Sec. 4 suggests replacing global average pooling with slot attention,
+    Locatello et al. 2020): the backbone's last feature map [N, h, w, 64] gets a soft position
+    embedding, and slot attention with S slots of size D gives z [N, S, D]; g(x) = reshape(z,
+    [S·D]). The critics and the MPNN are unchanged, and so are the widths they see (S·D).
+
+Slot attention (Locatello et al. 2020, Algorithm 1), with inputs the L = h·w feature vectors:
+
+    inputs ← MLP(LayerNorm(flatten(features + pos)))         (the paper's encoder head)
+    k, v   = W_k·LN(inputs), W_v·LN(inputs)                  [N, L, D]
+    slots  ~ N(μ, diag σ²)                                   [N, S, D], μ, log σ learnt
+    repeat T = 3 times:
+        q      = W_q·LN(slots)
+        attn   = softmax over the S slots of k·qᵀ/√D         [N, S, L]  (slots compete)
+        update = Σ_l attn_{s,l} v_l / Σ_l attn_{s,l}         (weighted mean over locations)
+        slots  = GRU(update, slots);  slots += MLP(LN(slots))
+
+Initial slots. With every slot at μ the slots stay identical at every iteration (the attention
+is then uniform, so every update is the same). The deterministic initialisation is therefore
+μ + σ·ε₀, with ε₀ [S, D] one fixed normal draw stored as a non-trainable weight. It seeds from
+the config seed, is checkpointed and is exported, so the export contains no random op. In
+training (``training=True`` with a seed), ε is redrawn every step from the stateless seed
+(config seed, step), folded with a constant so that it differs from the Gumbel noise.
+
+One ε is shared by the whole batch, every view and every replica, rather than one draw per
+image. The critics index the slots by position: T_β concatenates g(x) = vec(z), and W_k of T_ω
+indexes slot pairs. The slot order must therefore agree between the views a pair compares.
+Slot attention is permutation-equivariant in its initial slots, so a shared ε gives every image
+the same ordering "prior". R replicas also reproduce a one-device run.
+
+The position embedding is the soft one of the paper's code: a learnt Dense(4 → C) of the grid
+(x, y, 1 − x, 1 − y), x and y in [0, 1], added to the features, so slots can tell locations
+apart. The attention maps of the last iteration, [N, S, h·w], are exposed for interpretation
+(the export's ``slot_attention`` endpoint and ``bin/interpret``'s attention.png).
+"""
+
+import keras
+import tensorflow as tf
+from keras import layers
+
+from hsl_tf import encoders
+
+ITERATIONS = 3  # T of slot attention (Locatello et al. 2020)
+MLP_HIDDEN = 64  # width of the residual slot MLP and of the input MLP
+NOISE_FOLD = 0x5107  # folded into the (seed, step) seed: slot noise ≠ Gumbel noise
+
+
+def position_grid(height, width, dtype=tf.float32):
+    """The soft-position grid [h, w, 4]: (x, y, 1 − x, 1 − y) with x, y ∈ [0, 1]."""
+    ys = tf.linspace(tf.constant(0.0, dtype), 1.0, height)  # [h]
+    xs = tf.linspace(tf.constant(0.0, dtype), 1.0, width)  # [w]
+    y, x = tf.meshgrid(ys, xs, indexing="ij")  # [h, w] each
+    return tf.stack([x, y, 1.0 - x, 1.0 - y], axis=-1)  # [h, w, 4]
+
+
+class SlotAttention(layers.Layer):
+    """Slot attention: inputs [N, L, C] → slots [N, S, D], attention [N, S, L] (last iteration).
+
+    Args:
+      num_slots: S.
+      slot_dim: D.
+      iterations: T (3).
+      mlp_hidden: width of the residual MLP.
+      seed: seed of the fixed inference noise ε₀.
+    """
+
+    def __init__(self, num_slots, slot_dim, iterations=ITERATIONS, mlp_hidden=MLP_HIDDEN, seed=0,
+                 epsilon=1e-8, name="slot_attention", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.num_slots, self.slot_dim, self.iterations = num_slots, slot_dim, iterations
+        self.seed, self.epsilon = seed, epsilon
+        self.norm_inputs = layers.LayerNormalization(name="norm_inputs")
+        self.norm_slots = layers.LayerNormalization(name="norm_slots")
+        self.norm_mlp = layers.LayerNormalization(name="norm_mlp")
+        self.to_q = layers.Dense(slot_dim, use_bias=False, name="to_q")
+        self.to_k = layers.Dense(slot_dim, use_bias=False, name="to_k")
+        self.to_v = layers.Dense(slot_dim, use_bias=False, name="to_v")
+        self.gru = layers.GRUCell(slot_dim, name="gru")  # reset_after: PyTorch's GRU; no dropout
+        self.mlp = keras.Sequential([layers.Dense(mlp_hidden, activation="relu"), layers.Dense(slot_dim)],
+                                    name="mlp")
+
+    def build(self, input_shape):
+        d = self.slot_dim
+        self.mu = self.add_weight(shape=(1, 1, d), initializer="glorot_uniform", name="slots_mu")
+        self.log_sigma = self.add_weight(shape=(1, 1, d), initializer="glorot_uniform", name="slots_log_sigma")
+        self.init_noise = self.add_weight(  # ε₀, the fixed draw of the deterministic initialisation
+            shape=(1, self.num_slots, d), initializer=keras.initializers.RandomNormal(stddev=1.0, seed=self.seed),
+            trainable=False, name="init_noise")
+
+    def initial_slots(self, batch, training=False, seed=None):
+        """μ + σ·ε [N, S, D]: ε fresh from ``seed`` when training (shared by the batch), else ε₀."""
+        noise = self.init_noise  # [1, S, D]
+        if training and seed is not None:
+            seed = tf.random.experimental.stateless_fold_in(tf.cast(seed, tf.int32), NOISE_FOLD)
+            noise = tf.random.stateless_normal([1, self.num_slots, self.slot_dim], seed)
+        slots = self.mu + tf.exp(self.log_sigma) * noise  # [1, S, D]
+        return tf.tile(slots, [batch, 1, 1])
+
+    def iterate(self, inputs, slots):
+        """T rounds of attention from given initial ``slots`` [N, S, D] on ``inputs`` [N, L, C].
+
+        Returns (slots [N, S, D], attention [N, S, L] of the last round, summing to 1 over S).
+        """
+        x = self.norm_inputs(inputs)
+        k, v = self.to_k(x), self.to_v(x)  # [N, L, D]
+        scale = self.slot_dim ** -0.5
+        attn = None
+        for _ in range(self.iterations):
+            prev = slots
+            q = self.to_q(self.norm_slots(slots))  # [N, S, D]
+            logits = tf.einsum("nsd,nld->nsl", q, k) * scale  # [N, S, L]
+            attn = tf.nn.softmax(logits, axis=1)  # over slots
+            weights = attn + self.epsilon
+            weights = weights / tf.reduce_sum(weights, axis=-1, keepdims=True)  # weighted mean over L
+            updates = tf.einsum("nsl,nld->nsd", weights, v)  # [N, S, D]
+            flat_updates = tf.reshape(updates, [-1, self.slot_dim])  # [N·S, D]
+            flat, _ = self.gru(flat_updates, [tf.reshape(prev, [-1, self.slot_dim])])  # [N·S, D]
+            slots = tf.reshape(flat, tf.shape(prev))  # [N, S, D]
+            slots = slots + self.mlp(self.norm_mlp(slots))
+        return slots, attn
+
+    def call(self, inputs, training=False, seed=None):
+        slots = self.initial_slots(tf.shape(inputs)[0], training=training, seed=seed)
+        return self.iterate(inputs, slots)
+
+
+class SlotEntities(layers.Layer):
+    """Feature map [N, h, w, C] → (z [N, S, D], attention [N, S, h, w]).
+
+    Soft position embedding, flatten, LayerNorm → MLP (the paper's encoder head), slot attention.
+    """
+
+    def __init__(self, num_slots, slot_dim, seed=0, name="slot_entities", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.num_slots, self.slot_dim = num_slots, slot_dim
+        self.position = layers.Dense(encoders.FEATURE_DIM, name="position")
+        self.norm = layers.LayerNormalization(name="norm")
+        self.mlp = keras.Sequential([layers.Dense(MLP_HIDDEN, activation="relu"),
+                                     layers.Dense(encoders.FEATURE_DIM)], name="mlp")
+        self.slot_attention = SlotAttention(num_slots, slot_dim, seed=seed)
+
+    def call(self, features, training=False, seed=None):
+        shape = tf.shape(features)
+        n, h, w, c = shape[0], shape[1], shape[2], features.shape[-1]
+        x = features + self.position(position_grid(h, w, features.dtype))[None]  # [N, h, w, C]
+        x = self.mlp(self.norm(tf.reshape(x, [n, h * w, c])))  # [N, L, C]
+        z, attn = self.slot_attention(x, training=training, seed=seed)
+        return z, tf.reshape(attn, [n, self.num_slots, h, w])
+
+
+# ---------------------------------------------------------------------------------- registry
+
+
+def reshape_entities(model, x, training=False, seed=None):
+    """The paper: g(x) = pooled backbone features [N, S·D]; z = reshape(g(x)) [N, S, D]."""
+    g = model.encoder(x, training=training)
+    return g, encoders.to_entities(g, model.config.num_entities, model.config.entity_dim)
+
+
+def slot_entities(model, x, training=False, seed=None):
+    """Slot attention on the last feature map: z [N, S, D]; g(x) = reshape(z) [N, S·D]."""
+    z, _ = model.slot_attention(model.encoder.feature_map(x, training=training), training=training, seed=seed)
+    return tf.reshape(z, [-1, model.config.num_entities * model.config.entity_dim]), z
+
+
+def attention_maps(model, x):
+    """Deterministic slot attention maps of the last iteration: images [N, H, W, 3] → [N, S, h, w]."""
+    return model.slot_attention(model.encoder.feature_map(x, training=False), training=False)[1]
+
+
+# --entities name → (module factory: ModelConfig → layer or None, fn(model, x, training, seed) → (g, z))
+ENTITIES = {
+    "reshape": (lambda config: None, reshape_entities),
+    "slots": (lambda config: SlotEntities(config.num_entities, config.entity_dim, seed=config.seed),
+              slot_entities),
+}
