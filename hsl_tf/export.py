@@ -9,7 +9,9 @@ Encoder export (``export_encoder``), all without random ops:
   - ``relations``: ``images`` uint8 [N, H, W, 3] → ``relations`` [N, S, S, K], the deterministic
     edge probabilities (softmax of the MPNN logits, zero diagonal);
   - ``embed_pixels``: ``pixels`` float32 [N, H, W, 3] in [0, 255] → ``z``; differentiable with
-    respect to its input (used by the interpretation stage).
+    respect to its input (used by the interpretation stage);
+  - ``slot_attention`` (only with ``entities=slots``): ``images`` uint8 → ``attention`` float32
+    [N, S, h, w], the last iteration's attention over slots on the backbone's feature grid.
 Normalisation (the training set's mean/std) is part of the exported graph. The model config
 is stored beside it in ``assets.extra/hsl_tf.json``.
 """
@@ -88,6 +90,11 @@ def export_encoder(model, base, image_size, extra_meta=None):
     archive.add_endpoint("embed", embed, input_signature=[images])
     archive.add_endpoint("relations", relations, input_signature=[images])
     archive.add_endpoint("embed_pixels", embed_pixels, input_signature=[pixels])
+    if getattr(model, "slot_attention", None) is not None:
+        from hsl_tf import slots
+
+        archive.add_endpoint("slot_attention", lambda images: {
+            "attention": slots.attention_maps(model, model.normalize(images))}, input_signature=[images])
     meta = dict(kind="encoder", image_size=[h, w], config=_config_dict(model.config), **(extra_meta or {}))
 
     def write(tmp):
@@ -121,14 +128,16 @@ class EncoderHandle:
 
     Attributes: ``name`` (path or ``random:<backbone>``), ``image_size`` (H, W), ``config`` (dict),
     ``num_entities``, ``entity_dim``; methods ``embed(uint8 images) → z [N,S,D]`` and
-    ``embed_pixels(float pixels in [0,255]) → z`` (differentiable); ``variables``.
+    ``embed_pixels(float pixels in [0,255]) → z`` (differentiable); ``variables``;
+    ``slot_attention(uint8 images) → [N, S, h, w]`` for a slots encoder, else None.
     """
 
-    def __init__(self, name, image_size, config, embed, embed_pixels, variables, trackable):
+    def __init__(self, name, image_size, config, embed, embed_pixels, variables, trackable, slot_attention=None):
         self.name, self.image_size, self.config = name, tuple(image_size), config
         self.num_entities, self.entity_dim = config["num_entities"], config["entity_dim"]
         self.embed, self.embed_pixels = embed, embed_pixels
         self.variables, self.trackable = variables, trackable
+        self.slot_attention = slot_attention
 
     def check_image_size(self, height, width, flag="--dataset"):
         if (height, width) != self.image_size:
@@ -137,7 +146,7 @@ class EncoderHandle:
 
 
 def load_encoder(spec, *, seed=0, image_size=(32, 32), mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25),
-                 num_entities=8, entity_dim=8, flag="--encoder"):
+                 num_entities=8, entity_dim=8, entities="reshape", flag="--encoder"):
     """Loads ``spec``: an exported encoder (version or base dir) or ``random:<backbone>``.
 
     A random encoder is a freshly initialised model seeded with ``seed`` (the RANDOM baseline of
@@ -149,7 +158,7 @@ def load_encoder(spec, *, seed=0, image_size=(32, 32), mean=(0.5, 0.5, 0.5), std
 
         keras.utils.set_random_seed(seed)
         config = ModelConfig(backbone=spec.split(":", 1)[1], objective="xz", seed=seed,
-                             num_entities=num_entities, entity_dim=entity_dim,
+                             num_entities=num_entities, entity_dim=entity_dim, entities=entities,
                              mean=tuple(mean), std=tuple(std))
         model = HSLModel(config)
         model.build_all(image_size)
@@ -170,5 +179,8 @@ def load_encoder(spec, *, seed=0, image_size=(32, 32), mean=(0.5, 0.5, 0.5), std
         raise UserError(f"{flag}={spec}: cannot load the SavedModel in {path}: {type(err).__name__}") from None
     embed = lambda images: loaded.embed(images)["z"]  # noqa: E731
     embed_pixels = lambda pixels: loaded.embed_pixels(pixels)["z"]  # noqa: E731
+    attention = None
+    if hasattr(loaded, "slot_attention"):  # exports of slots encoders
+        attention = lambda images: loaded.slot_attention(images)["attention"]  # noqa: E731
     return EncoderHandle(spec, meta["image_size"], meta["config"], embed, embed_pixels,
-                         list(loaded.variables), loaded)
+                         list(loaded.variables), loaded, slot_attention=attention)

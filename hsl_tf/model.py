@@ -12,7 +12,7 @@ import dataclasses
 import tensorflow as tf
 import keras
 
-from hsl_tf import critics, encoders, objectives, pairs, relations
+from hsl_tf import critics, encoders, objectives, pairs, relations, slots
 from hsl_tf.errors import UserError
 
 SELF_SUPERVISED = tuple(objectives.OBJECTIVES)  # xz, xa, xza, bce
@@ -38,6 +38,7 @@ class ModelConfig:
     std: tuple = (0.25, 0.25, 0.25)
     estimator_xz: str = "nwj"
     estimator_xa: str = "nwj"
+    entities: str = "reshape"  # how z is formed: hsl_tf.slots.ENTITIES (reshape: the paper)
 
     def __post_init__(self):
         if self.objective not in OBJECTIVE_CHOICES:
@@ -50,6 +51,8 @@ class ModelConfig:
             raise UserError(f"--num_entities={self.num_entities}: need at least 2 entities for relations")
         if not self.temperature > 0:
             raise UserError(f"--temperature={self.temperature}: must be positive")
+        if self.entities not in slots.ENTITIES:
+            raise UserError(f"--entities={self.entities}: unknown; choose one of {', '.join(slots.ENTITIES)}")
         for flag, name in (("--estimator_xz", self.estimator_xz), ("--estimator_xa", self.estimator_xa)):
             if name not in objectives.ESTIMATORS:
                 raise UserError(f"{flag}={name}: unknown estimator; choose one of "
@@ -68,6 +71,8 @@ class HSLModel(keras.Model):
         self.config = config
         c = config
         self.encoder = encoders.build_encoder(c.backbone, c.num_entities, c.entity_dim)
+        make_entities, self.entity_fn = slots.ENTITIES[c.entities]  # fn(model, x, training, seed) → (g, z)
+        self.slot_attention = make_entities(c)  # None for reshape (no weights)
         self.mpnn = relations.RelationMPNN(c.num_entities, c.num_relations, c.mpnn_hidden)
         self.relation_head = critics.RelationHead(c.head_hidden)
         self.structure_critic = critics.StructureCritic(c.num_entities, c.num_relations)
@@ -96,8 +101,7 @@ class HSLModel(keras.Model):
 
     def call(self, images, training=False):
         """Normalised images [N, H, W, 3] → z [N, S, D]."""
-        g = self.encoder(images, training=training)  # [N, S·D]
-        return encoders.to_entities(g, self.config.num_entities, self.config.entity_dim)
+        return self.entity_fn(self, images, training=training)[1]
 
     def relation_probabilities(self, images):
         """Deterministic relations (softmax, no Gumbel noise): [N, H, W, 3] → [N, S, S, K]."""
@@ -112,6 +116,7 @@ class HSLModel(keras.Model):
         """Creates every variable (encoder, MPNN, both critics, head) with a dummy batch."""
         h, w = image_size
         x = tf.zeros([2, h, w, 3])
+        self.encoder(x)  # builds the backbone itself (slots only call its feature_map)
         z = self(x)  # [2, S, D]
         g = tf.reshape(z, [2, -1])
         self.relation_head(g, tf.constant([0]), tf.constant([1]))
@@ -136,7 +141,7 @@ class HSLModel(keras.Model):
         if b is None or v is None:
             raise ValueError("the batch and view dimensions must be static (use drop_remainder=True)")
         x = tf.reshape(views, [b * v] + views.shape[2:].as_list())  # [N, H, W, 3], N = B·V
-        g = self.encoder(x, training=training)  # [N, S·D]
+        g, z = self.entity_fn(self, x, training=training, seed=seed)  # [N, S·D], [N, S, D]
         if self.supervised:
             logits = self.classifier(g)  # [N, C]
             labels = tf.repeat(tf.cast(data["labels"], tf.int32), v)  # [N]
@@ -155,7 +160,6 @@ class HSLModel(keras.Model):
             s = self.relation_head(g, tf.concat([anchor, anchor], 0), other, training=training)  # [2·B·Q]
             scores["xz"] = (tf.reshape(s[: b * q], [b, q]), tf.reshape(s[b * q:], [b, q]))
         if "xa" in self.critic_estimators:
-            z = encoders.to_entities(g, c.num_entities, c.entity_dim)  # [N, S, D]
             logits = self.mpnn(z)  # [N, E, K]
             if training:
                 a = relations.sample_relations(logits, c.temperature, seed, hard=c.hard)  # [N, E, K]

@@ -45,6 +45,7 @@ class TrainConfig:
     head_hidden: int = 256
     estimator_xz: str = "nwj"
     estimator_xa: str = "nwj"
+    entities: str = "reshape"
     augmentations: int = 4
     batch_size: int = 64
     epochs: int = 1
@@ -78,7 +79,7 @@ class TrainConfig:
             entity_dim=self.entity_dim, num_relations=self.num_relations, temperature=self.temperature,
             hard=self.hard_relations, mpnn_hidden=self.mpnn_hidden, head_hidden=self.head_hidden,
             num_classes=data.num_classes, seed=self.seed, mean=tuple(data.mean), std=tuple(data.std),
-            estimator_xz=self.estimator_xz, estimator_xa=self.estimator_xa)
+            estimator_xz=self.estimator_xz, estimator_xa=self.estimator_xa, entities=self.entities)
 
 
 def prepare_workdir(path, flag="--workdir"):
