@@ -61,7 +61,7 @@ def mpnn_macs(num_entities, entity_dim, hidden, num_relations):
 
 
 def step_flops(objective, backbone, batch_size, num_views, image_size=(32, 32), num_entities=8, entity_dim=8,
-               num_relations=2, mpnn_hidden=64, head_hidden=256, num_classes=10):
+               num_relations=2, mpnn_hidden=32, head_hidden=256, num_classes=10):
     """Forward + backward FLOPs of one training step (3 × forward MACs × 2)."""
     n = batch_size * num_views  # views
     pairs = batch_size * num_views * (num_views - 1)  # positives + negatives
@@ -116,7 +116,7 @@ class BenchConfig:
     steps: int = 20
     warmup: int = 3
     mode: str = "model"
-    mpnn_hidden: int = 64
+    mpnn_hidden: int = 32
     jit_compile: bool = False
     image_size: int = 32
     seed: int = 0

@@ -15,6 +15,8 @@ import tensorflow as tf
 import keras
 from keras import layers
 
+from hsl_tf.batchnorm import BatchNorm
+
 
 class RelationHead(layers.Layer):
     """T_β on pairs. Inputs: features [N, F] of all views and pair indices [P] → scores [P]."""
@@ -24,7 +26,7 @@ class RelationHead(layers.Layer):
         self.hidden = hidden
         self.w_anchor = layers.Dense(hidden, name="w_anchor")  # acts on g(x), carries the bias
         self.w_other = layers.Dense(hidden, use_bias=False, name="w_other")  # acts on z
-        self.bn = layers.BatchNormalization(synchronized=True, momentum=0.9, epsilon=1e-5, name="bn")
+        self.bn = BatchNorm(name="bn")
         self.out = layers.Dense(1, name="out")
 
     def call(self, features, anchor, other, training=False):

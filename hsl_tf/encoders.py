@@ -7,6 +7,7 @@ Both map float images [N, H, W, 3] (already normalised) to a 64-d vector g(x), w
 import keras
 from keras import layers
 
+from hsl_tf.batchnorm import BatchNorm
 from hsl_tf.errors import UserError
 
 BACKBONES = ("conv4", "resnet8")
@@ -15,8 +16,8 @@ MIN_IMAGE_SIZE = 16
 
 
 def _bn(name):
-    # Synchronised under a tf.distribute strategy (global batch statistics); a plain BN otherwise.
-    return layers.BatchNormalization(synchronized=True, momentum=0.9, epsilon=1e-5, name=name)
+    # Synchronised under a tf.distribute strategy (global batch statistics); fused on one replica.
+    return BatchNorm(name=name)
 
 
 class Conv4(keras.Model):

@@ -30,7 +30,7 @@ class ModelConfig:
     num_relations: int = 2  # K (relation types; not the number of views)
     temperature: float = 0.5  # τ of the Gumbel-softmax
     hard: bool = False  # straight-through one-hot relations
-    mpnn_hidden: int = 64  # width of every MLP of m_η
+    mpnn_hidden: int = 32  # width of every MLP of m_η (≈ 0.4 M MACs per view, see README)
     head_hidden: int = 256  # width of the relation head f_δ (as in the baseline)
     num_classes: int = 10  # only for objective=supervised
     seed: int = 0

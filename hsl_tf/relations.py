@@ -84,10 +84,10 @@ class RelationMPNN(keras.Model):
     Args:
       num_entities: S.
       num_relations: K, the number of relation types.
-      hidden: width of every MLP (default 64; see the README for its cost).
+      hidden: width of every MLP (default 32; see the README for its cost).
     """
 
-    def __init__(self, num_entities, num_relations, hidden=64, name="mpnn", **kwargs):
+    def __init__(self, num_entities, num_relations, hidden=32, name="mpnn", **kwargs):
         super().__init__(name=name, **kwargs)
         self.num_entities, self.num_relations, self.hidden = num_entities, num_relations, hidden
         send, recv = edge_index(num_entities)

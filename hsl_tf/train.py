@@ -41,7 +41,7 @@ class TrainConfig:
     num_relations: int = 2
     temperature: float = 0.5
     hard_relations: bool = False
-    mpnn_hidden: int = 64
+    mpnn_hidden: int = 32
     head_hidden: int = 256
     estimator_xz: str = "nwj"
     estimator_xa: str = "nwj"
