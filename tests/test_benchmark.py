@@ -1,0 +1,42 @@
+"""bin/benchmark prints one valid JSON line with every key; FLOPs match the hand count."""
+
+import json
+import os
+import subprocess
+
+from hsl_tf import benchmark
+from tests import helpers
+
+KEYS = ("images_per_s", "pairs_per_s", "step_ms", "flops_per_image", "gflops_per_s", "sgemm_gflops_per_s",
+        "fraction_of_sgemm", "peak_rss_mb", "tensorflow", "keras", "python", "backbone", "objective",
+        "batch_size", "augmentations", "mode")
+
+
+def test_conv4_flops_match_the_layer_list():
+    # conv3x3, no bias, 32x32 input; 2x2 pooling after blocks 1-3 (MACs = H·W·9·Cin·Cout)
+    hand = 32 * 32 * 9 * 3 * 8 + 16 * 16 * 9 * 8 * 16 + 8 * 8 * 9 * 16 * 32 + 4 * 4 * 9 * 32 * 64
+    assert hand == 1_105_920
+    assert benchmark.encoder_macs("conv4", 32, 32) == hand
+    # bce at B images × V views: encoder per view + head halves per view + head output per pair, ×2 FLOP ×3 (fwd+bwd)
+    b, v = 4, 3
+    expected = 2 * 3 * (b * v * (hand + 2 * 64 * 256) + b * v * (v - 1) * 256)
+    assert benchmark.step_flops("bce", "conv4", b, v) == expected
+
+
+def test_resnet8_flops_match_the_layer_list():
+    c = lambda h, k, cin, cout: h * h * k * k * cin * cout  # noqa: E731
+    hand = (c(32, 3, 3, 16) + 2 * c(32, 3, 16, 16) + c(16, 3, 16, 32) + c(16, 3, 32, 32) + c(16, 1, 16, 32)
+            + c(8, 3, 32, 64) + c(8, 3, 64, 64) + c(8, 1, 32, 64))
+    assert benchmark.encoder_macs("resnet8", 32, 32) == hand
+
+
+def test_bin_benchmark_prints_valid_json():
+    res = subprocess.run([os.path.join(helpers.ROOT, "bin", "benchmark"), "--steps=2", "--warmup=1", "--batch_size=4",
+                          "--augmentations=2", "--objective=xza"], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-1000:]
+    line = json.loads(res.stdout.strip().splitlines()[-1])
+    for key in KEYS:
+        assert key in line, key
+    assert line["images_per_s"] > 0 and line["step_ms"] > 0 and 0 < line["fraction_of_sgemm"]
+    assert line["flops_per_image"] == benchmark.step_flops("xza", "conv4", 4, 2) // 8
+    assert abs(line["images_per_s"] * line["step_ms"] / 1e3 - 8) < 0.1  # views per step
