@@ -17,24 +17,7 @@ FLAGS = flags.FLAGS
 PROG = os.path.basename(sys.argv[0])
 
 
-class quiet_native_stderr:
-    """Silences native (C++) log lines on fd 2 while TensorFlow loads and finds its devices.
-
-    Python exceptions still surface: the descriptor is restored before they propagate.
-    """
-
-    def __enter__(self):
-        sys.stderr.flush()
-        self._saved = os.dup(2)
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, 2)
-        os.close(devnull)
-
-    def __exit__(self, *exc):
-        sys.stderr.flush()
-        os.dup2(self._saved, 2)
-        os.close(self._saved)
-        return False
+from hsl_tf.errors import quiet_native_stderr  # noqa: E402,F401  (used by the bin/ scripts)
 
 
 def define_data_flags(default_dataset="shapes"):

@@ -49,8 +49,8 @@ class ModelConfig:
                 raise UserError(f"{flag}={value}: must be positive")
         if self.num_entities < 2:
             raise UserError(f"--num_entities={self.num_entities}: need at least 2 entities for relations")
-        if not self.temperature > 0:
-            raise UserError(f"--temperature={self.temperature}: must be positive")
+        if not 0 < self.temperature < float("inf"):
+            raise UserError(f"--temperature={self.temperature}: must be positive and finite")
         if self.entities not in slots.ENTITIES:
             raise UserError(f"--entities={self.entities}: unknown; choose one of {', '.join(slots.ENTITIES)}")
         for flag, name in (("--estimator_xz", self.estimator_xz), ("--estimator_xa", self.estimator_xa)):

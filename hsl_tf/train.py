@@ -187,7 +187,7 @@ def train(cfg: TrainConfig, strategy=None):
     start = cb.global_step(model)
     if chief:
         write_json(os.path.join(cfg.workdir, "flags.json"), dataclasses.asdict(cfg))
-    if start and cfg.verbose:
+    if start:
         print(f"Resuming from step {start} (epoch {start // steps_per_epoch + 1}) of {total_steps}")
 
     writer = (tf.summary.create_file_writer(os.path.join(cfg.workdir, "tb")) if chief

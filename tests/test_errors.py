@@ -143,11 +143,6 @@ def test_bad_flag_gives_one_line_error(prog, args, needles, tmp_path):
 
 # ------------------------------------------------------- failures after TensorFlow starts (slow)
 
-NATIVE_JPEG_NOISE = pytest.mark.xfail(
-    reason="libjpeg prints 'Improper call to JPEG library in state 201' on fd 2 while "
-           "hsl_tf/data/datasets.py::_decode_split decodes a truncated JPEG; the decode loop must run "
-           "with native stderr silenced (as bin/common.quiet_native_stderr does)", strict=False)
-
 DATA_CASES = [
     # (prog, args, needles); {name} is replaced by folders[name], {tmp} by the test's tmp_path
     pytest.param("train", ["--num_entities=3", "--entity_dim=8"], ["--num_entities=3", "64"], id="train-entities"),
@@ -156,7 +151,7 @@ DATA_CASES = [
     pytest.param("train", ["--dataset=folder:{no_test_images}"], ["--dataset=folder:", "{no_test_images}/test"],
                  id="train-folder-no-test-images"),
     pytest.param("train", ["--dataset=folder:{corrupt}"], ["{corrupt_file}", "--skip_corrupt"],
-                 id="train-corrupt-jpeg", marks=NATIVE_JPEG_NOISE),
+                 id="train-corrupt-jpeg"),
     pytest.param("train", ["--dataset=folder:{mixed}"], ["--image_size", "32x32", "40x40"], id="train-mixed-sizes"),
     pytest.param("train", ["--workdir={a_file}/w"], ["--workdir={a_file}/w"], id="train-workdir-under-file"),
     pytest.param("probe", ["--workdir=/proc/hsl"], ["--workdir=/proc/hsl"], id="probe-workdir-proc"),

@@ -14,13 +14,16 @@ Per view, in this fixed order:
      ``tf.image.crop_and_resize`` (bilinear, output size = input size) with
      ``box_indices = repeat(range(B), V)``. Unlike torchvision there is no 10-try fallback to a
      centre crop: clipping to the image replaces it.
-  2. Horizontal flip, p = 0.5.
+  2. Horizontal flip, p = 0.5, folded into the crop box (x1 > x2 samples the crop mirrored).
   3. Colour jitter, p = 0.8, ops in the fixed order brightness, contrast, saturation, hue
-     (torchvision draws a random order per image), each result clipped to [0, 1]:
+     (torchvision draws a random order per image), composed into ONE affine map per view and
+     clipped to [0, 1] once at the end (torchvision clips after each op; for speed we do not):
        brightness  x * b                      b ~ U(0.2, 1.8)
        contrast    (x - mean(gray(x))) * c + mean(gray(x))     c ~ U(0.2, 1.8)
        saturation  (x - gray(x)) * s + gray(x)                  s ~ U(0.2, 1.8)
-       hue         h <- (h + d) mod 1 in HSV                   d ~ U(-0.2, 0.2)
+       hue         rotation of the YIQ chroma plane by 2π·d     d ~ U(-0.2, 0.2)
+     (the YIQ rotation is the linear counterpart of torchvision's HSV hue shift: it turns hue
+     by the same angle and keeps luma, without the HSV round trip).
      gray() uses the ITU-R 601 weights (0.2989, 0.587, 0.114) of both torchvision and
      ``tf.image.rgb_to_grayscale``.
   4. Grayscale, p = 0.2 (the gray value copied to the 3 channels).
@@ -91,42 +94,67 @@ def _gray(x: tf.Tensor) -> tf.Tensor:
     return tf.reduce_sum(x * tf.constant(_GRAY_WEIGHTS, x.dtype), axis=-1, keepdims=True)
 
 
-def color_jitter(x: tf.Tensor, seed, prob: float = JITTER_PROB,
-                 strength: float = JITTER_STRENGTH, hue: float = HUE_DELTA) -> tf.Tensor:
-    """Per-view colour jitter with probability ``prob`` (see the module docstring).
+# YIQ: luma Y and the two chroma axes; a hue shift is a rotation of (I, Q) about the gray axis.
+_YIQ = ((0.299, 0.587, 0.114), (0.596, -0.274, -0.322), (0.211, -0.523, 0.312))
 
-    Args:
-      x: float32 [N, H, W, 3] in [0, 1].
-      seed: int32 [2].
-    Returns:
-      float32 [N, H, W, 3] in [0, 1].
+
+def jitter_matrices(seed, n, prob: float = JITTER_PROB, strength: float = JITTER_STRENGTH,
+                    hue: float = HUE_DELTA):
+    """Per-view colour jitter as an affine map y = M·x + o·1 (applied to views with prob ``prob``).
+
+    brightness b, contrast c, saturation s ~ U(1 − strength, 1 + strength), hue d ~ U(−hue, hue):
+      M = H(d) · S(s) · (c·b),   o = (1 − c)·b·mean(gray(x))   (the contrast pivot)
+    with S(s) = s·I + (1 − s)·1·wᵀ (w the gray weights) and H(d) = T⁻¹·R(2πd)·T the rotation of
+    YIQ chroma by 2πd. Returns M [n, 3, 3], the pivot scale k [n] (o = k·mean gray of x).
     """
-    n = _dim(x, 0)
     seeds = tf.random.experimental.stateless_split(_as_seed(seed), num=5)  # [5, 2]
     shape = _vec_shape(n)
     lo, hi = max(0.0, 1.0 - strength), 1.0 + strength
-    b = tf.random.stateless_uniform(shape, seeds[0], lo, hi)[:, None, None, None]  # [N,1,1,1]
-    c = tf.random.stateless_uniform(shape, seeds[1], lo, hi)[:, None, None, None]
-    s = tf.random.stateless_uniform(shape, seeds[2], lo, hi)[:, None, None, None]
-    d = tf.random.stateless_uniform(shape, seeds[3], -hue, hue)[:, None, None]  # [N, 1, 1]
-    y = tf.clip_by_value(x * b, 0.0, 1.0)  # brightness
-    m = tf.reduce_mean(_gray(y), axis=[1, 2, 3], keepdims=True)  # [N, 1, 1, 1]
-    y = tf.clip_by_value((y - m) * c + m, 0.0, 1.0)  # contrast
-    g = _gray(y)  # [N, H, W, 1]
-    y = tf.clip_by_value((y - g) * s + g, 0.0, 1.0)  # saturation
-    hsv = tf.image.rgb_to_hsv(y)  # [N, H, W, 3]
-    h = tf.math.floormod(hsv[..., 0] + d, 1.0)  # [N, H, W]
-    y = tf.image.hsv_to_rgb(tf.stack([h, hsv[..., 1], hsv[..., 2]], axis=-1))
-    y = tf.clip_by_value(y, 0.0, 1.0)  # hue
-    apply = _bernoulli(seeds[4], n, prob)[:, None, None, None]  # [N, 1, 1, 1]
-    return tf.where(apply, y, x)
+    b = tf.random.stateless_uniform(shape, seeds[0], lo, hi)  # [n]
+    c = tf.random.stateless_uniform(shape, seeds[1], lo, hi)
+    s = tf.random.stateless_uniform(shape, seeds[2], lo, hi)
+    d = tf.random.stateless_uniform(shape, seeds[3], -hue, hue)
+    apply = _bernoulli(seeds[4], n, prob)  # [n]
+    w = tf.constant(_GRAY_WEIGHTS, tf.float32)
+    eye = tf.eye(3)
+    sat = s[:, None, None] * eye + (1.0 - s)[:, None, None] * tf.ones([3, 1]) * w[None, :]  # [n,3,3]
+    t = tf.constant(_YIQ, tf.float32)
+    theta = 2.0 * math.pi * d
+    cos, sin, zero, one = tf.cos(theta), tf.sin(theta), tf.zeros_like(theta), tf.ones_like(theta)
+    rot = tf.stack([tf.stack([one, zero, zero], -1), tf.stack([zero, cos, -sin], -1),
+                    tf.stack([zero, sin, cos], -1)], 1)  # [n, 3, 3]
+    hue_m = tf.linalg.inv(t)[None] @ rot @ t[None]  # [n, 3, 3]
+    m = hue_m @ sat * (c * b)[:, None, None]
+    k = (1.0 - c) * b
+    m = tf.where(apply[:, None, None], m, eye)
+    k = tf.where(apply, k, tf.zeros_like(k))
+    return m, k
+
+
+def gray_matrices(seed, n, prob: float = GRAY_PROB):
+    """Per-view grayscale (prob ``prob``) as a matrix: 1·wᵀ or I. Returns [n, 3, 3]."""
+    apply = _bernoulli(_as_seed(seed), n, prob)  # [n]
+    gray = tf.ones([3, 1]) * tf.constant(_GRAY_WEIGHTS, tf.float32)[None, :]
+    return tf.where(apply[:, None, None], gray, tf.eye(3))
+
+
+def _affine(x, m, k):
+    """y = M·x + k·mean(gray(x))·1 per view. x [N,H,W,3], M [N,3,3], k [N] → [N,H,W,3]."""
+    pivot = tf.reduce_mean(_gray(x), axis=[1, 2, 3])  # [N]
+    y = tf.einsum("nhwj,nij->nhwi", x, m)
+    return y + (k * pivot)[:, None, None, None]
+
+
+def color_jitter(x: tf.Tensor, seed, prob: float = JITTER_PROB,
+                 strength: float = JITTER_STRENGTH, hue: float = HUE_DELTA) -> tf.Tensor:
+    """Per-view colour jitter with probability ``prob``; float32 [N, H, W, 3] in [0, 1] → same."""
+    m, k = jitter_matrices(seed, _dim(x, 0), prob, strength, hue)
+    return tf.clip_by_value(_affine(x, m, k), 0.0, 1.0)
 
 
 def random_grayscale(x: tf.Tensor, seed, prob: float = GRAY_PROB) -> tf.Tensor:
     """Per-view grayscale with probability ``prob``; float32 [N, H, W, 3] -> same."""
-    apply = _bernoulli(_as_seed(seed), _dim(x, 0), prob)[:, None, None, None]
-    g = tf.broadcast_to(_gray(x), tf.shape(x))  # [N, H, W, 3]
-    return tf.where(apply, g, x)
+    return tf.einsum("nhwj,nij->nhwi", x, gray_matrices(seed, _dim(x, 0), prob))
 
 
 def normalize(images, mean: Sequence[float], std: Sequence[float]) -> tf.Tensor:
@@ -157,14 +185,15 @@ def augment_views(images, seed, num_views: int, mean: Sequence[float],
     b, h, w = _dim(images, 0), _dim(images, 1), _dim(images, 2)
     n = b * num_views
     seeds = tf.random.experimental.stateless_split(_as_seed(seed), num=4)  # [4, 2]
-    boxes = sample_crop_boxes(seeds[0], n)  # [N, 4]
+    boxes = sample_crop_boxes(seeds[0], n)  # [N, 4] (y1, x1, y2, x2)
+    flip = _bernoulli(seeds[1], n, FLIP_PROB)[:, None]  # [N, 1]
+    # a box with x1 > x2 makes crop_and_resize sample the crop mirrored: the flip is free
+    boxes = tf.where(flip, tf.gather(boxes, [0, 3, 2, 1], axis=1), boxes)
     box_indices = tf.repeat(tf.range(b), num_views)  # [N]: view i comes from image i // V
-    x = tf.image.crop_and_resize(tf.cast(images, tf.float32), boxes, box_indices, [h, w],
-                                 method="bilinear")  # [N, H, W, 3] in [0, 255]
-    x = tf.clip_by_value(x / 255.0, 0.0, 1.0)
-    flip = _bernoulli(seeds[1], n, FLIP_PROB)[:, None, None, None]  # [N, 1, 1, 1]
-    x = tf.where(flip, tf.reverse(x, axis=[2]), x)
-    x = color_jitter(x, seeds[2])
+    x = tf.image.crop_and_resize(tf.cast(images, tf.float32) / 255.0, boxes, box_indices, [h, w],
+                                 method="bilinear")  # [N, H, W, 3] in [0, 1]
+    m, k = jitter_matrices(seeds[2], n)  # [N, 3, 3], [N]
+    x = tf.clip_by_value(_affine(x, m, k), 0.0, 1.0)  # colour jitter, one affine map per view
     x = random_grayscale(x, seeds[3])
     x = _standardize(x, mean, std)  # [N, H, W, 3]
     return tf.reshape(x, [b, num_views, h, w, 3])  # [B, V, H, W, 3]

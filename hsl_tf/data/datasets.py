@@ -19,7 +19,7 @@ from typing import Optional, Sequence, Tuple, Union
 import numpy as np
 
 from hsl_tf.data import shapes as shapes_lib
-from hsl_tf.errors import UserError
+from hsl_tf.errors import UserError, quiet_native_stderr
 
 ImageSize = Optional[Union[int, Sequence[int]]]
 
@@ -238,11 +238,12 @@ def _decode_split(builder, split: str, flag: str, size, limit, skip_corrupt):
     ds = source().map(decode, num_parallel_calls=tf.data.AUTOTUNE)
     ds = ds.ignore_errors().padded_batch(_DECODE_BATCH).prefetch(2)
     images, labels, sizes, files = [], [], [], []
-    for batch in ds:
-        images.append(batch["image"].numpy())
-        labels.append(batch["label"].numpy())
-        sizes.append(batch["hw"].numpy())
-        files.extend(batch["file"].numpy().tolist())
+    with quiet_native_stderr():  # libjpeg prints to fd 2 on corrupt files; we report them below
+        for batch in ds:
+            images.append(batch["image"].numpy())
+            labels.append(batch["label"].numpy())
+            sizes.append(batch["hw"].numpy())
+            files.extend(batch["file"].numpy().tolist())
     expected = builder.info.splits[split].num_examples
     expected = expected if limit is None else min(expected, int(limit))
     if len(files) != expected:
