@@ -42,6 +42,7 @@ apart. The attention maps of the last iteration, [N, S, h·w], are exposed for i
 """
 
 import keras
+import numpy as np
 import tensorflow as tf
 from keras import layers
 
@@ -52,12 +53,22 @@ MLP_HIDDEN = 64  # width of the residual slot MLP and of the input MLP
 NOISE_FOLD = 0x5107  # folded into the (seed, step) seed: slot noise ≠ Gumbel noise
 
 
-def position_grid(height, width, dtype=tf.float32):
-    """The soft-position grid [h, w, 4]: (x, y, 1 − x, 1 − y) with x, y ∈ [0, 1]."""
-    ys = tf.linspace(tf.constant(0.0, dtype), 1.0, height)  # [h]
-    xs = tf.linspace(tf.constant(0.0, dtype), 1.0, width)  # [w]
-    y, x = tf.meshgrid(ys, xs, indexing="ij")  # [h, w] each
-    return tf.stack([x, y, 1.0 - x, 1.0 - y], axis=-1)  # [h, w, 4]
+def position_grid(height, width):
+    """The soft-position grid, float32 numpy [h, w, 4]: (x, y, 1 − x, 1 − y) with x, y ∈ [0, 1]."""
+    y, x = np.meshgrid(np.linspace(0.0, 1.0, height), np.linspace(0.0, 1.0, width), indexing="ij")  # [h, w]
+    return np.stack([x, y, 1.0 - x, 1.0 - y], axis=-1).astype(np.float32)  # [h, w, 4]
+
+
+class MLP(layers.Layer):
+    """Dense(hidden) → ReLU → Dense(out) on row vectors [M, F] → [M, out]."""
+
+    def __init__(self, hidden, out, name=None, **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.fc1 = layers.Dense(hidden, activation="relu", name="fc1")
+        self.fc2 = layers.Dense(out, name="fc2")
+
+    def call(self, x):
+        return self.fc2(self.fc1(x))
 
 
 class SlotAttention(layers.Layer):
@@ -83,8 +94,7 @@ class SlotAttention(layers.Layer):
         self.to_k = layers.Dense(slot_dim, use_bias=False, name="to_k")
         self.to_v = layers.Dense(slot_dim, use_bias=False, name="to_v")
         self.gru = layers.GRUCell(slot_dim, name="gru")  # reset_after: PyTorch's GRU; no dropout
-        self.mlp = keras.Sequential([layers.Dense(mlp_hidden, activation="relu"), layers.Dense(slot_dim)],
-                                    name="mlp")
+        self.mlp = MLP(mlp_hidden, slot_dim, name="mlp")
 
     def build(self, input_shape):
         d = self.slot_dim
@@ -107,24 +117,26 @@ class SlotAttention(layers.Layer):
         """T rounds of attention from given initial ``slots`` [N, S, D] on ``inputs`` [N, L, C].
 
         Returns (slots [N, S, D], attention [N, S, L] of the last round, summing to 1 over S).
+        The per-vector layers run on flattened rows ([N·L, C], [N·S, D]): same values, a smaller
+        graph than rank-3 Dense (tensordot), which keeps tracing and export fast.
         """
-        x = self.norm_inputs(inputs)
-        k, v = self.to_k(x), self.to_v(x)  # [N, L, D]
-        scale = self.slot_dim ** -0.5
+        length, s, d = inputs.shape[1], self.num_slots, self.slot_dim  # static L, S, D
+        x = self.norm_inputs(tf.reshape(inputs, [-1, inputs.shape[-1]]))  # [N·L, C]
+        k = tf.reshape(self.to_k(x), [-1, length, d])  # [N, L, D]
+        v = tf.reshape(self.to_v(x), [-1, length, d])  # [N, L, D]
+        scale = d ** -0.5
+        flat = tf.reshape(slots, [-1, d])  # [N·S, D]
         attn = None
         for _ in range(self.iterations):
-            prev = slots
-            q = self.to_q(self.norm_slots(slots))  # [N, S, D]
+            q = tf.reshape(self.to_q(self.norm_slots(flat)), [-1, s, d])  # [N, S, D]
             logits = tf.einsum("nsd,nld->nsl", q, k) * scale  # [N, S, L]
             attn = tf.nn.softmax(logits, axis=1)  # over slots
             weights = attn + self.epsilon
             weights = weights / tf.reduce_sum(weights, axis=-1, keepdims=True)  # weighted mean over L
             updates = tf.einsum("nsl,nld->nsd", weights, v)  # [N, S, D]
-            flat_updates = tf.reshape(updates, [-1, self.slot_dim])  # [N·S, D]
-            flat, _ = self.gru(flat_updates, [tf.reshape(prev, [-1, self.slot_dim])])  # [N·S, D]
-            slots = tf.reshape(flat, tf.shape(prev))  # [N, S, D]
-            slots = slots + self.mlp(self.norm_mlp(slots))
-        return slots, attn
+            flat, _ = self.gru(tf.reshape(updates, [-1, d]), [flat])  # [N·S, D]
+            flat = flat + self.mlp(self.norm_mlp(flat))  # [N·S, D]
+        return tf.reshape(flat, [-1, s, d]), attn
 
     def call(self, inputs, training=False, seed=None):
         slots = self.initial_slots(tf.shape(inputs)[0], training=training, seed=seed)
@@ -142,17 +154,16 @@ class SlotEntities(layers.Layer):
         self.num_slots, self.slot_dim = num_slots, slot_dim
         self.position = layers.Dense(encoders.FEATURE_DIM, name="position")
         self.norm = layers.LayerNormalization(name="norm")
-        self.mlp = keras.Sequential([layers.Dense(MLP_HIDDEN, activation="relu"),
-                                     layers.Dense(encoders.FEATURE_DIM)], name="mlp")
+        self.mlp = MLP(MLP_HIDDEN, encoders.FEATURE_DIM, name="mlp")
         self.slot_attention = SlotAttention(num_slots, slot_dim, seed=seed)
 
     def call(self, features, training=False, seed=None):
-        shape = tf.shape(features)
-        n, h, w, c = shape[0], shape[1], shape[2], features.shape[-1]
-        x = features + self.position(position_grid(h, w, features.dtype))[None]  # [N, h, w, C]
-        x = self.mlp(self.norm(tf.reshape(x, [n, h * w, c])))  # [N, L, C]
-        z, attn = self.slot_attention(x, training=training, seed=seed)
-        return z, tf.reshape(attn, [n, self.num_slots, h, w])
+        h, w, c = features.shape[1:]  # static: the encoder's input size is fixed
+        pos = self.position(position_grid(h, w).reshape(h * w, 4))  # [L, C]
+        x = tf.reshape(features, [-1, h * w, c]) + pos  # [N, L, C]
+        x = self.mlp(self.norm(tf.reshape(x, [-1, c])))  # [N·L, C]
+        z, attn = self.slot_attention(tf.reshape(x, [-1, h * w, c]), training=training, seed=seed)
+        return z, tf.reshape(attn, [-1, self.num_slots, h, w])
 
 
 # ---------------------------------------------------------------------------------- registry
