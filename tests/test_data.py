@@ -72,25 +72,59 @@ def test_shapes_objects_and_masks(scenes):
     np.testing.assert_array_equal(kinds[~used], -1)
 
 
-def test_shapes_label_rule_from_masks(scenes):
-    masks, k = scenes["masks"].astype(np.float64), scenes["num_objects"]
+def _label_from_masks(masks, num_objects, kinds):
+    """Recomputes the shapes label from instance masks [n, 4, H, W] (centres of mass).
+
+    T / B = topmost / bottommost object by centre-of-mass y; label = 2 kind(T) + aligned,
+    aligned = |x(B) - x(T)| <= 2. Also checks the generation margins (the mask centre of mass
+    is within 0.25 px of the box centre in y and exact in x): T (B) >= 2.5 px above (below)
+    every other object, |dx| <= 2 or >= 6.
+    """
+    masks = masks.astype(np.float64)
     s = masks.shape[-1]
     area = masks.sum(axis=(2, 3))  # [n, 4]
-    ys, xs = np.arange(s)[:, None], np.arange(s)[None, :]
     with np.errstate(invalid="ignore", divide="ignore"):
-        cy = (masks * ys).sum(axis=(2, 3)) / area  # [n, 4] centre of mass
-        cx = (masks * xs).sum(axis=(2, 3)) / area
-    for i in range(len(k)):
-        x, y = cx[i, :k[i]], cy[i, :k[i]]
-        left, right = int(np.argmin(x)), int(np.argmax(x))
-        gaps_l = np.delete(x, left) - x[left]
-        gaps_r = x[right] - np.delete(x, right)
-        assert gaps_l.min() >= 2.5 and gaps_r.min() >= 2.5  # unambiguous L and R
-        above = y[right] < y[left]
-        assert abs(y[right] - y[left]) >= 2.0
-        label = scenes["labels"][i]
-        assert label % 2 == int(above), i
-        assert label // 2 == scenes["kinds"][i, left], i
+        cy = (masks * np.arange(s)[:, None]).sum(axis=(2, 3)) / area  # [n, 4] centre of mass
+        cx = (masks * np.arange(s)[None, :]).sum(axis=(2, 3)) / area
+    labels = []
+    for i, k in enumerate(num_objects):
+        x, y = cx[i, :k], cy[i, :k]
+        top, bottom = int(np.argmin(y)), int(np.argmax(y))
+        assert (np.delete(y, top) - y[top]).min() >= 2.5, i  # unambiguous T
+        assert (y[bottom] - np.delete(y, bottom)).min() >= 2.5, i  # unambiguous B
+        dx = abs(x[bottom] - x[top])
+        assert dx <= 2 + 1e-9 or dx >= 6 - 1e-9, (i, dx)
+        labels.append(2 * kinds[i, top] + int(dx <= 2 + 1e-9))
+    return np.array(labels)
+
+
+def test_shapes_label_rule_from_masks(scenes):
+    got = _label_from_masks(scenes["masks"], scenes["num_objects"], scenes["kinds"])
+    np.testing.assert_array_equal(got, scenes["labels"])
+    assert shapes.CLASS_NAMES[0] == "circle_offset" and shapes.CLASS_NAMES[1] == "circle_aligned"
+    assert len(set(shapes.CLASS_NAMES)) == shapes.NUM_CLASSES
+    # Both alignment bits occur with every kind of T (balanced, see test_shapes_balanced).
+    assert set(scenes["labels"].tolist()) == set(range(shapes.NUM_CLASSES))
+
+
+def test_shapes_label_invariant_to_horizontal_flip(scenes):
+    flipped = scenes["masks"][..., ::-1]  # [n, 4, H, W], x -> W - 1 - x
+    got = _label_from_masks(flipped, scenes["num_objects"], scenes["kinds"])
+    np.testing.assert_array_equal(got, scenes["labels"])
+    img = scenes["images"]
+    assert not np.array_equal(img[:, :, ::-1], img)  # the flipped scenes are other images
+    # A vertical flip, by contrast, changes the label (T and B swap): not label-preserving.
+    vflip = _label_from_masks(scenes["masks"][..., ::-1, :], scenes["num_objects"],
+                              scenes["kinds"])
+    assert (vflip != scenes["labels"]).mean() > 0.5
+
+
+def test_shapes_min_image_size():
+    small = shapes.make_shapes(60, seed=4, image_size=shapes.MIN_IMAGE_SIZE)
+    got = _label_from_masks(small["masks"], small["num_objects"], small["kinds"])
+    np.testing.assert_array_equal(got, small["labels"])
+    with pytest.raises(ValueError, match="image_size"):
+        shapes.make_shapes(4, seed=0, image_size=shapes.MIN_IMAGE_SIZE - 1)
 
 
 def test_shapes_speed_smoke():

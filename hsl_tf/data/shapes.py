@@ -9,19 +9,34 @@ pointing up, 3 cross, 4 diamond), a "radius" r in {3, 4, 5, 6} px (the object fi
 small jitter, independent of the label.
 
 Label rule (10 balanced classes):
-    Let L be the leftmost and R the rightmost object, by centre x. Then
-        label = 2 * kind(L) + (1 if R's centre is above L's centre else 0)
-    ("above" = smaller row index). So the label depends on the identity of one object and a
-    spatial relation between two objects, never on colour, size or the other objects.
-    The object centre is the centre of its box; it equals the centre of mass of the object's
-    mask in x exactly (all kinds are left/right symmetric) and in y to within 0.5 px. The rule
-    is never ambiguous: the centre x of L (of R) is >= 3 px left (right) of every other
-    object's centre x, and |y(R) - y(L)| >= 3 px.
+    Let T be the topmost and B the bottommost object, by centre y ("top" = smallest row
+    index). Then
+        label = 2 * kind(T) + (1 if |x(B) - x(T)| <= 2 px else 0)
+    i.e. the low bit says whether B is vertically aligned under T. So the label depends on the
+    identity of one object and a spatial relation between two objects, never on colour, size
+    or the other objects. The rule is never ambiguous: the centre y of T is >= 3 px above
+    (of B >= 3 px below) every other object's centre y, and |x(B) - x(T)| is either <= 2 px
+    ("aligned") or >= 6 px ("offset"). The object centre is the centre of its box; it equals
+    the centre of mass of the object's mask in x exactly (all kinds are left/right symmetric)
+    and in y to within 0.25 px, so the rule can be read off the masks as well.
 
-Generation samples the labels first (``arange(n) % 10``, shuffled), places the objects by
-vectorised rejection sampling, flips the whole scene vertically when the relation bit is wrong
-(a flip keeps every other constraint), then sets kind(L) from the label; the other objects get
-uniform random kinds. Rendering stamps pre-drawn 13 x 13 templates with fancy indexing.
+    The label is invariant to horizontal flips, which every training objective uses as an
+    augmentation: a flip maps x -> S - 1 - x and keeps y, so it preserves the y order of the
+    objects (T and B stay the same objects, with the same kinds) and every |dx| (the alignment
+    bit is unchanged). (The previous rule, leftmost/rightmost object, was not: a flip swaps
+    them.) Vertical flips are not label-preserving and are not used.
+
+Generation samples the labels first (``arange(n) % 10``, shuffled) and the number of objects
+independently of them, then places the objects by vectorised rejection sampling with T in
+slot 0 and B in slot 1: the centre rows of T and B are drawn so that their boxes are clear of
+each other in y (for both bits, so the T-B distance carries no label information; half of the
+scenes draw T's row first, half B's, which keeps the layout symmetric top/bottom), B's centre
+column is drawn within 2 px of T's (aligned) or uniformly at >= 6 px from it (offset), and the
+other objects get a centre row strictly inside (y(T) + 3, y(B) - 3) and any centre column,
+redrawn until no boxes overlap. kind(T) is set from the label, the other objects get uniform
+random kinds, and the used slots are then shuffled per scene, so T and B can sit in any slot.
+Rendering stamps pre-drawn 13 x 13 templates with fancy indexing. Images must be at least
+``MIN_IMAGE_SIZE`` = 28 px: below that, 4 objects rarely fit the layout and sampling stalls.
 
 Output of :func:`make_shapes` (n examples, S = image_size):
     images       uint8 [n, S, S, 3]
@@ -41,12 +56,15 @@ NUM_KINDS = len(KIND_NAMES)
 NUM_CLASSES = 2 * NUM_KINDS
 MAX_OBJECTS = 4
 MIN_RADIUS, MAX_RADIUS = 3, 6
+MIN_IMAGE_SIZE = 28
 CLASS_NAMES = tuple(
-    f"{kind}_{'R_above' if bit else 'R_below'}" for kind in KIND_NAMES for bit in (0, 1))
+    f"{kind}_{'aligned' if bit else 'offset'}" for kind in KIND_NAMES for bit in (0, 1))
 
 _TEMPLATE = 2 * MAX_RADIUS + 1  # 13
 _MIN_GAP = 1  # px between object boxes
-_RULE_GAP = 3  # px: x gap of L/R to every other object, |dy| between L and R
+_RULE_GAP = 3  # px: y gap of T (B) above (below) every other object
+_ALIGN = 2  # px: aligned  <=> |x(B) - x(T)| <= _ALIGN
+_OFFSET = 6  # px: offset  <=> |x(B) - x(T)| >= _OFFSET (never in between)
 _NOISE_STD = 8.0
 _PALETTE = np.array(
     [[230, 40, 40], [40, 200, 60], [50, 90, 240], [240, 220, 40],
@@ -84,11 +102,19 @@ def _noise_table() -> np.ndarray:
 _NOISE_TABLE = _noise_table()
 
 
-def _place(rng: np.random.Generator, k: np.ndarray, size: int):
-    """Samples radii and centres that satisfy all layout constraints.
+def _uniform(rng: np.random.Generator, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """Uniform integers in [lo, hi] (elementwise; rows with lo > hi give garbage, caller rejects)."""
+    return lo + (rng.random(lo.shape) * (hi - lo + 1)).astype(np.int64)
+
+
+def _place(rng: np.random.Generator, k: np.ndarray, aligned: np.ndarray, size: int):
+    """Samples radii and centres that satisfy all layout and rule constraints.
+
+    Slot 0 is the topmost object T, slot 1 the bottommost object B (the caller shuffles slots).
 
     Args:
       k: int [m] number of objects per scene.
+      aligned: bool [m] whether B must be vertically aligned under T.
     Returns:
       radius, cy, cx: int64 [m, 4] (unused slots: radius 0, centre -100 - 100 * slot).
     """
@@ -100,35 +126,57 @@ def _place(rng: np.random.Generator, k: np.ndarray, size: int):
     todo = np.arange(m)
     while todo.size:
         t = todo.size
+        al = aligned[todo]  # [t]
         r = rng.integers(MIN_RADIUS, MAX_RADIUS + 1, size=(t, MAX_OBJECTS))
         y = np.zeros((t, MAX_OBJECTS), np.int64)
         x = np.zeros((t, MAX_OBJECTS), np.int64)
-        ok = np.ones(t, bool)
-        for j in range(MAX_OBJECTS):
-            need = np.flatnonzero(used[todo, j])  # rows (into todo) that use slot j
+        # T (slot 0) above B (slot 1) with their boxes clear of each other in y (needed when
+        # aligned; required for both bits so the T-B distance does not depend on the label),
+        # which also leaves the >= 2 * 3 px needed for other objects between them. Half of the
+        # scenes draw T first, half B first (mirror images), so neither position is biased.
+        g = np.maximum(2 * _RULE_GAP, r[:, 0] + r[:, 1] + 1 + _MIN_GAP)  # [t]
+        lo0, hi1 = r[:, 0], size - 1 - r[:, 1]
+        t_first = rng.random(t) < 0.5
+        y0 = _uniform(rng, lo0, np.minimum(size - 1 - r[:, 0], hi1 - g))
+        y1 = _uniform(rng, np.maximum(lo0 + g, r[:, 1]), hi1)
+        y[:, 0] = np.where(t_first, y0, _uniform(rng, lo0, np.minimum(size - 1 - r[:, 0], y1 - g)))
+        y[:, 1] = np.where(t_first, _uniform(rng, np.maximum(y0 + g, r[:, 1]), hi1), y1)
+        gap = y[:, 1] - y[:, 0]  # [t]
+        ok = gap >= g  # False only if the image is too small for these radii
+        x[:, 0] = _uniform(rng, r[:, 0], size - 1 - r[:, 0])
+        # B: aligned (|dx| <= _ALIGN) or offset (|dx| >= _OFFSET); retried, then the row fails.
+        need = np.flatnonzero(ok)
+        for _ in range(20):
+            if need.size == 0:
+                break
+            x0, r1 = x[need, 0], r[need, 1]
+            delta = rng.integers(-_ALIGN, _ALIGN + 1, size=need.size)
+            x1 = np.where(al[need], x0 + delta, _uniform(rng, r1, size - 1 - r1))
+            x[need, 1] = x1
+            dx = np.abs(x1 - x0)
+            sep = r[need, 0] + r1 + 1 + _MIN_GAP
+            good = ((x1 >= r1) & (x1 <= size - 1 - r1)
+                    & (al[need] | (dx >= _OFFSET))
+                    & ((gap[need] >= sep) | (dx >= sep)))
+            need = need[~good]
+        ok[need] = False
+        # Other objects: y strictly inside (y(T) + 3, y(B) - 3), x anywhere; no overlaps.
+        for j in range(2, MAX_OBJECTS):
+            lo = np.maximum(r[:, j], y[:, 0] + _RULE_GAP)
+            hi = np.minimum(size - 1 - r[:, j], y[:, 1] - _RULE_GAP)
+            need = np.flatnonzero(ok & used[todo, j])
+            ok[need[lo[need] > hi[need]]] = False
+            need = need[lo[need] <= hi[need]]
             for _ in range(20):
                 if need.size == 0:
                     break
-                span = size - 2 * r[need, j]  # [q] number of valid centre positions
-                y[need, j] = r[need, j] + (rng.random(need.size) * span).astype(np.int64)
-                x[need, j] = r[need, j] + (rng.random(need.size) * span).astype(np.int64)
+                y[need, j] = _uniform(rng, lo[need], hi[need])
+                x[need, j] = _uniform(rng, r[need, j], size - 1 - r[need, j])
                 sep = r[need, :j] + r[need, j:j + 1] + 1 + _MIN_GAP  # [q, j]
                 far = ((np.abs(y[need, :j] - y[need, j:j + 1]) >= sep)
                        | (np.abs(x[need, :j] - x[need, j:j + 1]) >= sep))
                 need = need[~far.all(axis=1)]
             ok[need] = False
-        # Rule constraints on the leftmost (L) and rightmost (R) objects.
-        u = used[todo]  # [t, 4]
-        big = 10 * size
-        xl = np.where(u, x, big)
-        xr = np.where(u, x, -big)
-        li, ri = xl.argmin(1), xr.argmax(1)  # [t]
-        rows = np.arange(t)
-        others_l = u & (np.arange(MAX_OBJECTS)[None] != li[:, None])
-        others_r = u & (np.arange(MAX_OBJECTS)[None] != ri[:, None])
-        ok &= np.where(others_l, x - x[rows, li][:, None] >= _RULE_GAP, True).all(1)
-        ok &= np.where(others_r, x[rows, ri][:, None] - x >= _RULE_GAP, True).all(1)
-        ok &= np.abs(y[rows, ri] - y[rows, li]) >= _RULE_GAP
         done = todo[ok]
         radius[done], cy[done], cx[done] = r[ok], y[ok], x[ok]
         todo = todo[~ok]
@@ -143,26 +191,26 @@ def make_shapes(num_examples: int, seed, image_size: int = 32) -> dict:
       num_examples: n >= 0.
       seed: anything ``np.random.default_rng`` accepts (an int, or a sequence such as
         ``[seed, stream]``).
-      image_size: S >= 16 (side of the square image, in px).
+      image_size: S >= MIN_IMAGE_SIZE = 28 (side of the square image, in px; below that,
+        four objects of radius up to 6 rarely fit the rule's layout and sampling stalls).
     Returns:
       dict of numpy arrays, see the module docstring for keys and shapes.
     """
-    if image_size < 16:
-        raise ValueError(f"shapes needs image_size >= 16, got {image_size}")
+    if image_size < MIN_IMAGE_SIZE:
+        raise ValueError(f"shapes needs image_size >= {MIN_IMAGE_SIZE}, got {image_size}")
     n, size = int(num_examples), int(image_size)
     rng = np.random.default_rng(seed)
     labels = rng.permutation(np.arange(n, dtype=np.int64) % NUM_CLASSES)  # [n]
     k = rng.integers(2, MAX_OBJECTS + 1, size=n)  # [n]
     used = np.arange(MAX_OBJECTS)[None, :] < k[:, None]  # [n, 4]
-    radius, cy, cx = _place(rng, k, size)  # [n, 4] each
+    aligned = labels % 2 == 1  # [n]
+    radius, cy, cx = _place(rng, k, aligned, size)  # [n, 4] each; slot 0 = T, slot 1 = B
     rows = np.arange(n)
-    li = np.where(used, cx, 10 * size).argmin(1)  # [n] leftmost slot
-    ri = np.where(used, cx, -10 * size).argmax(1)  # [n] rightmost slot
-    above = cy[rows, ri] < cy[rows, li]  # [n]
-    flip = above != (labels % 2 == 1)
-    cy = np.where(flip[:, None] & used, size - 1 - cy, cy)  # vertical flip of the scene
     kinds = rng.integers(0, NUM_KINDS, size=(n, MAX_OBJECTS))
-    kinds[rows, li] = labels // 2
+    kinds[:, 0] = labels // 2
+    # Shuffle the used slots of each scene (unused slots keep sorting last).
+    perm = np.argsort(rng.random((n, MAX_OBJECTS)) + ~used, axis=1)  # [n, 4]
+    radius, cy, cx, kinds = (np.take_along_axis(a, perm, axis=1) for a in (radius, cy, cx, kinds))
     kinds = np.where(used, kinds, -1)
 
     # Colour table per scene: entry 0 = background base colour, entry j + 1 = object j.
