@@ -134,8 +134,8 @@ def resize_uint8(images: np.ndarray, size: Tuple[int, int]) -> np.ndarray:
 
 def _load_shapes(image_size, train_examples, test_examples, seed) -> DatasetSplits:
     size = _size_pair(image_size) or (32, 32)
-    if size[0] != size[1] or size[0] < 16:
-        raise UserError(f"--image_size={image_size}: shapes needs a square size >= 16")
+    if size[0] != size[1] or size[0] < shapes_lib.MIN_IMAGE_SIZE:
+        raise UserError(f"--image_size={image_size}: shapes needs a square size >= {shapes_lib.MIN_IMAGE_SIZE}")
     n_train = SHAPES_TRAIN_EXAMPLES if train_examples is None else int(train_examples)
     n_test = SHAPES_TEST_EXAMPLES if test_examples is None else int(test_examples)
     train = shapes_lib.load_shapes("train", n_train, seed, size[0])
