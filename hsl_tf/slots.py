@@ -13,7 +13,7 @@ of the same code:
 
 Slot attention (Locatello et al. 2020, Algorithm 1), with inputs the L = h·w feature vectors:
 
-    inputs ← MLP(LayerNorm(flatten(features + pos)))         (the paper's encoder head)
+    inputs ← MLP(LayerNorm(flatten(features + pos)))         (as Locatello et al.'s encoder)
     k, v   = W_k·LN(inputs), W_v·LN(inputs)                  [N, L, D]
     slots  ~ N(μ, diag σ²)                                   [N, S, D], μ, log σ learnt
     repeat T = 3 times:
@@ -33,12 +33,13 @@ One ε is shared by the whole batch, every view and every replica, rather than o
 image. The critics index the slots by position: T_β concatenates g(x) = vec(z), and W_k of T_ω
 indexes slot pairs. The slot order must therefore agree between the views a pair compares.
 Slot attention is permutation-equivariant in its initial slots, so a shared ε gives every image
-the same ordering "prior". R replicas also reproduce a one-device run.
+the same ordering "prior". The draw does not depend on the number of replicas.
 
-The position embedding is the soft one of the paper's code: a learnt Dense(4 → C) of the grid
-(x, y, 1 − x, 1 − y), x and y in [0, 1], added to the features, so slots can tell locations
-apart. The attention maps of the last iteration, [N, S, h·w], are exposed for interpretation
-(the export's ``slot_attention`` endpoint and ``bin/interpret``'s attention.png).
+The position embedding is the soft one of Locatello et al.'s code: a learnt Dense(4 → C) of
+the grid (x, y, 1 − x, 1 − y), x and y in [0, 1], added to the features, so slots can tell
+locations apart. The grid is built from the static feature-map size (the encoder's input size
+is fixed). The attention maps of the last iteration, [N, S, h, w], are exposed for
+interpretation (the export's ``slot_attention`` endpoint and ``bin/interpret``'s attention.png).
 """
 
 import keras
@@ -80,6 +81,7 @@ class SlotAttention(layers.Layer):
       iterations: T (3).
       mlp_hidden: width of the residual MLP.
       seed: seed of the fixed inference noise ε₀.
+      epsilon: added to the attention before the weighted mean (as in the reference code).
     """
 
     def __init__(self, num_slots, slot_dim, iterations=ITERATIONS, mlp_hidden=MLP_HIDDEN, seed=0,
@@ -146,7 +148,13 @@ class SlotAttention(layers.Layer):
 class SlotEntities(layers.Layer):
     """Feature map [N, h, w, C] → (z [N, S, D], attention [N, S, h, w]).
 
-    Soft position embedding, flatten, LayerNorm → MLP (the paper's encoder head), slot attention.
+    Soft position embedding, flatten, LayerNorm → MLP (as Locatello et al.'s encoder), then
+    slot attention.
+
+    Args:
+      num_slots: S.
+      slot_dim: D.
+      seed: seed of the fixed inference noise ε₀ (the config seed).
     """
 
     def __init__(self, num_slots, slot_dim, seed=0, name="slot_entities", **kwargs):

@@ -7,8 +7,6 @@ slots and its deterministic inference path; then one tiny training run with slot
 estimators goes through export, the probe and bin/interpret.
 """
 
-import importlib.machinery
-import importlib.util
 import json
 import math
 import os
@@ -163,7 +161,8 @@ def test_registry_flags_and_config_agree():
         f"loader = importlib.machinery.SourceFileLoader('train_cli', {os.path.join(ROOT, 'bin', 'train')!r})\n"
         "spec = importlib.util.spec_from_loader('train_cli', loader)\n"
         "mod = importlib.util.module_from_spec(spec); loader.exec_module(mod)\n"
-        "print(json.dumps({k: mod.FLAGS[k].parser.enum_values for k in ['estimator_xz', 'estimator_xa', 'entities']}))\n")
+        "names = ['estimator_xz', 'estimator_xa', 'entities']\n"
+        "print(json.dumps({k: mod.FLAGS[k].parser.enum_values for k in names}))\n")
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd="/", timeout=60)
     assert res.returncode == 0, res.stderr
     choices = json.loads(res.stdout.strip().splitlines()[-1])
