@@ -26,7 +26,8 @@ Per view, in this fixed order:
      by the same angle and keeps luma, without the HSV round trip).
      gray() uses the ITU-R 601 weights (0.2989, 0.587, 0.114) of both torchvision and
      ``tf.image.rgb_to_grayscale``.
-  4. Grayscale, p = 0.2 (the gray value copied to the 3 channels).
+  4. Grayscale, p = 0.2 (the gray value copied to the 3 channels), composed into the same
+     per-view affine map as the colour jitter; one clip to [0, 1] follows both.
   5. Normalisation ``(x - mean) / std`` with x in [0, 1].
 
 This module does not use tf.data, so it runs eagerly too.
@@ -193,7 +194,9 @@ def augment_views(images, seed, num_views: int, mean: Sequence[float],
     x = tf.image.crop_and_resize(tf.cast(images, tf.float32) / 255.0, boxes, box_indices, [h, w],
                                  method="bilinear")  # [N, H, W, 3] in [0, 1]
     m, k = jitter_matrices(seeds[2], n)  # [N, 3, 3], [N]
-    x = tf.clip_by_value(_affine(x, m, k), 0.0, 1.0)  # colour jitter, one affine map per view
-    x = random_grayscale(x, seeds[3])
+    # colour jitter then grayscale as one affine map per view: G·(M·x + k·p·1) = (G·M)·x + k·p·1,
+    # since a gray map keeps the gray vector 1; a single clip to [0, 1] comes after both
+    m = gray_matrices(seeds[3], n) @ m
+    x = tf.clip_by_value(_affine(x, m, k), 0.0, 1.0)
     x = _standardize(x, mean, std)  # [N, H, W, 3]
     return tf.reshape(x, [b, num_views, h, w, 3])  # [B, V, H, W, 3]
