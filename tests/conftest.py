@@ -20,3 +20,6 @@ try:
         tf.config.list_physical_devices("CPU")[0], [tf.config.LogicalDeviceConfiguration()] * 2)
 except RuntimeError:  # TF already initialised: keep whatever devices exist
     pass
+
+
+from tests.helpers import tiny_run  # noqa: E402,F401  (one session-wide tiny training run for every module)

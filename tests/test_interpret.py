@@ -14,7 +14,7 @@ from PIL import Image
 from hsl_tf import binding, interpret
 from hsl_tf.data.datasets import load_dataset
 from hsl_tf.export import load_encoder
-from tests.helpers import ROOT, read_scalars, tiny_run  # noqa: F401
+from tests.helpers import ROOT, read_scalars
 
 BIN = os.path.join(ROOT, "bin", "interpret")
 

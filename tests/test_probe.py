@@ -11,7 +11,6 @@ import tensorflow as tf
 
 from hsl_tf.probe import run_probe
 from tests import helpers
-from tests.helpers import tiny_run  # noqa: F401  (fixture)
 
 SMALL = dict(dataset="shapes", train_examples=64, test_examples=32, epochs=3, batch_size=16, verbose=0)
 KEYS = ("train_accuracy", "test_accuracy", "dataset", "encoder", "seed", "epochs")

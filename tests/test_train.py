@@ -14,7 +14,6 @@ import tensorflow as tf
 from hsl_tf import export
 from hsl_tf.train import TrainConfig, train
 from tests import helpers
-from tests.helpers import tiny_run  # noqa: F401  (fixture)
 
 ROOT = helpers.ROOT
 
