@@ -31,13 +31,10 @@ def read_scalars(logdir):
     return {k: sorted(v) for k, v in out.items()}
 
 
-@pytest.fixture(scope="session")
-def tiny_run(tmp_path_factory):
-    """One tiny xza training run (4 steps) shared by the export, probe and interpretation tests."""
+def train_keeping_model(cfg):
+    """Runs ``hsl_tf.train.train(cfg)`` and also returns the in-memory model it built."""
     from hsl_tf import train as train_lib
 
-    workdir = str(tmp_path_factory.mktemp("tiny_run"))
-    cfg = train_lib.TrainConfig(**tiny_kwargs(workdir))
     captured = {}
     original = train_lib.build_model
 
@@ -50,4 +47,14 @@ def tiny_run(tmp_path_factory):
         results = train_lib.train(cfg)
     finally:
         train_lib.build_model = original
-    return dict(workdir=workdir, export=results["export"], model=captured["model"], results=results)
+    return results, captured["model"]
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory):
+    """One tiny xza training run (4 steps) shared by the export, probe and interpretation tests."""
+    from hsl_tf.train import TrainConfig
+
+    workdir = str(tmp_path_factory.mktemp("tiny_run"))
+    results, model = train_keeping_model(TrainConfig(**tiny_kwargs(workdir)))
+    return dict(workdir=workdir, export=results["export"], model=model, results=results)

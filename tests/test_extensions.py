@@ -22,7 +22,7 @@ from PIL import Image
 from hsl_tf import export, interpret, objectives, slots
 from hsl_tf import model as model_lib
 from hsl_tf.errors import UserError
-from tests.helpers import ROOT, tiny_kwargs
+from tests.helpers import ROOT, tiny_kwargs, train_keeping_model
 
 NEW_ESTIMATORS = ("nwj", "infonce", "js")  # the --estimator_* choices (focal is internal to bce)
 
@@ -303,19 +303,8 @@ def slots_run(tmp_path_factory):
     workdir = str(tmp_path_factory.mktemp("slots_run"))
     cfg = train_lib.TrainConfig(**tiny_kwargs(workdir, entities="slots", estimator_xz="infonce",
                                               estimator_xa="js", max_steps=2, surrogate_every=0))
-    captured = {}
-    original = train_lib.build_model
-
-    def keep(*args, **kwargs):
-        captured["model"] = original(*args, **kwargs)
-        return captured["model"]
-
-    train_lib.build_model = keep
-    try:
-        results = train_lib.train(cfg)
-    finally:
-        train_lib.build_model = original
-    return dict(workdir=workdir, results=results, model=captured["model"])
+    results, model = train_keeping_model(cfg)
+    return dict(workdir=workdir, results=results, model=model)
 
 
 def test_slots_run_trains_and_exports(slots_run):
