@@ -21,7 +21,7 @@ OBJECTIVE_CHOICES = SELF_SUPERVISED + ("supervised",)
 
 @dataclasses.dataclass(frozen=True)
 class ModelConfig:
-    """Everything that defines the model. Library code receives this, never absl FLAGS."""
+    """Everything that defines the model. Library code receives this, never absl flags."""
 
     backbone: str = "conv4"
     objective: str = "xza"

@@ -20,6 +20,7 @@ def tiny_kwargs(workdir, **overrides):
 
 def read_scalars(logdir):
     """{tag: [(step, value), ...]} from every event file below ``logdir``, sorted by step."""
+    assert os.path.isdir(logdir), f"no TensorBoard directory {logdir}"
     out = {}
     for path in sorted(glob.glob(os.path.join(logdir, "**", "events.out.tfevents.*"), recursive=True)):
         for rec in tf.data.TFRecordDataset(path):
