@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from hsl_tf import report
+from hsl_tf import curves, report
 from hsl_tf.errors import UserError
 from tests import helpers
 
@@ -154,7 +154,7 @@ def test_read_scalars_keeps_last_value_of_a_rewritten_step(tmp_path):
             for step, v in values:
                 tf.summary.scalar("surrogate/train_accuracy", v, step=step)
         writer.close()
-    got = report.read_scalars(str(tmp_path))["surrogate/train_accuracy"]
+    got = curves.read_scalars(str(tmp_path))["surrogate/train_accuracy"]
     assert [s for s, _ in got] == [1, 2, 3]
     np.testing.assert_allclose([v for _, v in got], [0.1, 0.25, 0.3], rtol=1e-6)
 
@@ -162,23 +162,23 @@ def test_read_scalars_keeps_last_value_of_a_rewritten_step(tmp_path):
 def test_surrogate_curves_mean_and_std_over_seeds(train_runs):
     runs = report.collect([str(train_runs)])["train"]
     assert sorted((r["objective"], r["seed"]) for r in runs) == [("xz", 0), ("xz", 1), ("xza", 0), ("xza", 1)]
-    curves = report.surrogate_curves(runs)
-    assert list(curves) == [("cifar10", "conv4")]
+    got_curves = curves.surrogate_curves(runs)
+    assert list(got_curves) == [("cifar10", "conv4")]
     for objective, seeds in CURVES.items():
-        steps, mean, std, n = curves[("cifar10", "conv4")][objective]
+        steps, mean, std, n = got_curves[("cifar10", "conv4")][objective]
         common = sorted(set(seeds[0]) & set(seeds[1]))  # xza seed 0's step 300 is not shared
         np.testing.assert_array_equal(steps, common)
         values = np.array([[seeds[s][t] for t in common] for s in (0, 1)])
         np.testing.assert_allclose(mean, values.mean(0), rtol=1e-6)
         np.testing.assert_allclose(std, values.std(0, ddof=1), rtol=1e-5)
         assert n == 2
-    np.testing.assert_allclose(curves[("cifar10", "conv4")]["xza"][1], [0.2, 0.5, 0.6], rtol=1e-6)
+    np.testing.assert_allclose(got_curves[("cifar10", "conv4")]["xza"][1], [0.2, 0.5, 0.6], rtol=1e-6)
 
 
 def test_plot_writes_a_readable_png(train_runs, tmp_path):
     import matplotlib.image
 
-    paths = report.plot_surrogate(report.collect([str(train_runs)])["train"], str(tmp_path))
+    paths = curves.plot_surrogate(report.collect([str(train_runs)])["train"], str(tmp_path))
     assert paths == [str(tmp_path / "surrogate_cifar10_conv4.png")]
     img = matplotlib.image.imread(paths[0])
     assert img.ndim == 3 and img.shape[0] > 300 and img.shape[1] > 500
