@@ -129,11 +129,14 @@ class EncoderHandle:
     Attributes: ``name`` (path or ``random:<backbone>``), ``image_size`` (H, W), ``config`` (dict),
     ``num_entities``, ``entity_dim``; methods ``embed(uint8 images) → z [N,S,D]`` and
     ``embed_pixels(float pixels in [0,255]) → z`` (differentiable); ``variables``;
-    ``slot_attention(uint8 images) → [N, S, h, w]`` for a slots encoder, else None.
+    ``slot_attention(uint8 images) → [N, S, h, w]`` for a slots encoder, else None;
+    ``train_dataset``, the dataset an export was trained on (None for a random encoder).
     """
 
-    def __init__(self, name, image_size, config, embed, embed_pixels, variables, trackable, slot_attention=None):
+    def __init__(self, name, image_size, config, embed, embed_pixels, variables, trackable, slot_attention=None,
+                 train_dataset=None):
         self.name, self.image_size, self.config = name, tuple(image_size), config
+        self.train_dataset = train_dataset
         self.num_entities, self.entity_dim = config["num_entities"], config["entity_dim"]
         self.embed, self.embed_pixels = embed, embed_pixels
         self.variables, self.trackable = variables, trackable
@@ -143,6 +146,21 @@ class EncoderHandle:
         if (height, width) != self.image_size:
             raise UserError(f"{flag}: images are {height}x{width} but the encoder {self.name} takes "
                             f"{self.image_size[0]}x{self.image_size[1]}; pass --image_size={self.image_size[0]}")
+
+    def describe(self):
+        """What a stage's results.json records about its encoder, so ``bin/report`` can group runs.
+
+        ``method`` is the Table 1 row (the training objective, or ``random``); ``backbone``,
+        ``train_dataset`` (exports only) and the extension options ``entities``,
+        ``estimator_xz``, ``estimator_xa`` come from the export's config.
+        """
+        random = self.name.startswith("random:")
+        record = dict(method="random" if random else self.config.get("objective", "unknown"),
+                      backbone=self.config["backbone"])
+        if not random:
+            record["train_dataset"] = self.train_dataset
+        record.update({k: self.config[k] for k in ("entities", "estimator_xz", "estimator_xa") if k in self.config})
+        return record
 
 
 def load_encoder(spec, *, seed=0, image_size=(32, 32), mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25),
@@ -183,4 +201,5 @@ def load_encoder(spec, *, seed=0, image_size=(32, 32), mean=(0.5, 0.5, 0.5), std
     if hasattr(loaded, "slot_attention"):  # exports of slots encoders
         attention = lambda images: loaded.slot_attention(images)["attention"]  # noqa: E731
     return EncoderHandle(spec, meta["image_size"], meta["config"], embed, embed_pixels,
-                         list(loaded.variables), loaded, slot_attention=attention)
+                         list(loaded.variables), loaded, slot_attention=attention,
+                         train_dataset=meta.get("dataset"))

@@ -54,11 +54,6 @@ def export_classifier(classifier, base, meta):
     return export.write_version(base, write)
 
 
-def method_of(config, spec):
-    """The row of Table 1 an encoder belongs to: its training objective, or ``random``."""
-    return "random" if spec.startswith("random:") else config.get("objective", "unknown")
-
-
 def run_probe(encoder_spec, workdir, *, dataset="shapes", data_dir=None, download=False, image_size=None,
               train_examples=None, test_examples=None, skip_corrupt=False, epochs=100, batch_size=64,
               learning_rate=1e-3, seed=0, num_classes=None, verbose=1):
@@ -109,19 +104,12 @@ def run_probe(encoder_spec, workdir, *, dataset="shapes", data_dir=None, downloa
 
     trainer.fit(train_x, data.train_labels, epochs=epochs, batch_size=batch_size, seed=seed, on_epoch=on_epoch)
     writer.flush()
-    config = encoder.config
     results = {
         "stage": "probe", "train_accuracy": trainer.accuracy(train_x, data.train_labels),
         "test_accuracy": trainer.accuracy(test_x, data.test_labels), "dataset": dataset,
-        "encoder": encoder_spec, "seed": seed, "epochs": epochs, "method": method_of(config, encoder_spec),
-        "backbone": config["backbone"], "num_classes": classes, "feature_seconds": round(t_feat, 2),
+        "encoder": encoder_spec, "seed": seed, "epochs": epochs, **encoder.describe(),
+        "num_classes": classes, "feature_seconds": round(t_feat, 2),
     }
-    if not encoder_spec.startswith("random:"):
-        with open(os.path.join(export.resolve_version_dir(encoder_spec), export.META_FILE)) as f:
-            results["train_dataset"] = json.load(f).get("dataset")
-    for key in ("estimator_xz", "estimator_xa", "entities"):
-        if key in config:
-            results[key] = config[key]
     classifier = Classifier(encoder, trainer.layer, data.image_size)
     results["export"] = export_classifier(classifier, os.path.join(workdir, "export", "classifier"), dict(
         kind="classifier", image_size=list(data.image_size), num_classes=classes, encoder=encoder_spec,

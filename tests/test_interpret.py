@@ -180,6 +180,11 @@ def test_cli_end_to_end(tiny_run, tmp_path):  # noqa: F811
     for key in ("binding", "diversity", "binding_random", "diversity_random", "chance"):
         assert 0.0 <= results[key] <= 1.0, key
     assert results["stage"] == "interpret" and results["num_images"] == 3 and results["steps"] == 5
+    # what bin/report groups rows by: the encoder's objective, backbone and extension options
+    assert {k: results[k] for k in ("method", "backbone", "train_dataset", "entities", "estimator_xz",
+                                    "estimator_xa")} == dict(method="xza", backbone="conv4", train_dataset="shapes",
+                                                             entities="reshape", estimator_xz="nwj",
+                                                             estimator_xa="nwj")
     assert results["objective"] < results["objective_initial"]
     assert "binding:" in res.stdout and "chance" in res.stdout
     s = results["num_entities"]

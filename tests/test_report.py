@@ -104,12 +104,18 @@ def test_interpret_table(tmp_path):
         write_json(str(tmp_path / f"i{seed}" / "results.json"), {
             "stage": "interpret", "binding": b, "diversity": d, "binding_random": 0.3, "diversity_random": 0.2,
             "chance": 0.25, "method": "xza", "backbone": "conv4", "dataset": "shapes", "seed": seed})
+    write_json(str(tmp_path / "s0" / "results.json"), {  # a variant: its own row, never merged
+        "stage": "interpret", "binding": 0.1, "diversity": 0.2, "binding_random": 0.3, "diversity_random": 0.4,
+        "chance": 0.25, "method": "xza", "backbone": "conv4", "dataset": "shapes", "seed": 0,
+        "entities": "slots", "estimator_xz": "js", "estimator_xa": "js"})
     write_json(str(tmp_path / "p" / "results.json"), probe("xza", 0.5, 0))
     out = report.write_report([str(tmp_path)], str(tmp_path / "out"))
     with open(out["binding_md"]) as f:
-        row = f.read().splitlines()[2]
-    assert row == ("| I(X,Z,A) | conv4 | shapes | 0.700 ± 0.141 (n=2) | 0.700 ± 0.141 (n=2) "
-                   "| 0.300 ± 0.000 (n=2) | 0.200 ± 0.000 (n=2) | 0.250 ± 0.000 (n=2) |")
+        rows = f.read().splitlines()[2:4]
+    assert rows == ["| I(X,Z,A) | conv4 | shapes | 0.700 ± 0.141 (n=2) | 0.700 ± 0.141 (n=2) "
+                    "| 0.300 ± 0.000 (n=2) | 0.200 ± 0.000 (n=2) | 0.250 ± 0.000 (n=2) |",
+                    "| I(X,Z,A) [slots, js] | conv4 | shapes | 0.100 (n=1) | 0.200 (n=1) "
+                    "| 0.300 (n=1) | 0.400 (n=1) | 0.250 (n=1) |"]
     with open(out["binding_csv"]) as f:
         got = {(r["metric"], r["method"]): r for r in csv.DictReader(f)}
     assert float(got[("binding", "xza")]["mean"]) == pytest.approx(0.7, abs=1e-15)
