@@ -19,7 +19,11 @@ def tiny_kwargs(workdir, **overrides):
 
 
 def read_scalars(logdir):
-    """{tag: [(step, value), ...]} from every event file below ``logdir``, sorted by step."""
+    """{tag: [(step, value), ...]} from every event file below ``logdir``, sorted by step.
+
+    Unlike :func:`hsl_tf.curves.read_scalars`, which keeps the last value of a step written
+    twice, this keeps every write: a test of resumption sees a duplicated step as a failure.
+    """
     assert os.path.isdir(logdir), f"no TensorBoard directory {logdir}"
     out = {}
     for path in sorted(glob.glob(os.path.join(logdir, "**", "events.out.tfevents.*"), recursive=True)):
