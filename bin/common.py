@@ -13,6 +13,10 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) 
 
 from absl import flags, logging as absl_logging  # noqa: E402
 
+from hsl_tf import host  # noqa: E402  (no TensorFlow import)
+
+ONEDNN = host.configure_onednn()  # before TensorFlow is imported: oneDNN kernels on x86 unless the user chose
+
 FLAGS = flags.FLAGS
 PROG = os.path.basename(sys.argv[0])
 
@@ -32,6 +36,22 @@ def define_data_flags(default_dataset="shapes"):
     flags.DEFINE_boolean("skip_corrupt", False, "Skip unreadable images in folder: datasets (warning each).")
     flags.DEFINE_integer("seed", 0, "Random seed.")
     flags.DEFINE_string("workdir", None, "Output directory of this stage.")
+
+
+def define_jit_flag():
+    flags.DEFINE_string("jit_compile", "auto",
+                        "XLA-compile the train step: auto (chosen for this host: off when TensorFlow's oneDNN "
+                        "kernels are on, as on every x86 host by default; never under MirroredStrategy), true "
+                        "or false.")
+    flags.register_validator("jit_compile", lambda v: _valid_jit(v), message="choose one of auto, true, false")
+
+
+def _valid_jit(value):
+    try:
+        host.parse_jit(value)
+        return True
+    except ValueError:
+        return False
 
 
 def data_kwargs():

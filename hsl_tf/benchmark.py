@@ -117,7 +117,7 @@ class BenchConfig:
     warmup: int = 3
     mode: str = "model"
     mpnn_hidden: int = 32
-    jit_compile: bool = False
+    jit_compile: str = "auto"  # "auto", "true", "false" (hsl_tf.host.resolve_jit)
     image_size: int = 32
     seed: int = 0
 
@@ -126,13 +126,17 @@ def run(cfg: BenchConfig, strategy):
     """Times ``cfg.steps`` training steps after ``cfg.warmup``; returns the JSON-able figures."""
     from hsl_tf.model import HSLModel, ModelConfig
 
+    from hsl_tf import host
+
+    jit = host.resolve_jit(cfg.jit_compile, replicas=strategy.num_replicas_in_sync, onednn=host.onednn_enabled(),
+                           gpu=bool(tf.config.list_logical_devices("GPU")))
     keras.utils.set_random_seed(cfg.seed)
     hw = (cfg.image_size, cfg.image_size)
     mcfg = ModelConfig(backbone=cfg.backbone, objective=cfg.objective, mpnn_hidden=cfg.mpnn_hidden, seed=cfg.seed)
     with strategy.scope():
         model = HSLModel(mcfg)
         model.build_all(hw)
-        model.compile(optimizer=keras.optimizers.Adam(1e-3), jit_compile=cfg.jit_compile)
+        model.compile(optimizer=keras.optimizers.Adam(1e-3), jit_compile=jit)
     total = cfg.warmup + cfg.steps
     if cfg.mode == "model":
         rng = np.random.default_rng(cfg.seed)
@@ -162,5 +166,6 @@ def run(cfg: BenchConfig, strategy):
         "gflops_per_s": round(gflops, 2), "sgemm_gflops_per_s": round(sgemm, 1),
         "fraction_of_sgemm": round(gflops / sgemm, 3),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "execution": host.execution_record(jit, cfg.jit_compile, strategy.num_replicas_in_sync),
         "tensorflow": tf.__version__, "keras": keras.__version__, "python": platform.python_version(),
     }

@@ -16,7 +16,7 @@ import tensorflow as tf
 import keras
 
 from hsl_tf import callbacks as cb
-from hsl_tf import distribute, encoders, export
+from hsl_tf import distribute, encoders, export, host
 from hsl_tf.data import datasets, pipeline
 from hsl_tf.errors import UserError
 from hsl_tf.model import HSLModel, ModelConfig
@@ -57,7 +57,7 @@ class TrainConfig:
     checkpoint_every: int = 500
     log_every: int = 10
     export_dir: str | None = None
-    jit_compile: bool = False
+    jit_compile: str = "auto"  # "auto", "true" or "false" (hsl_tf.host.resolve_jit)
     verbose: int = 1
 
     def validate(self):
@@ -100,14 +100,24 @@ def write_json(path, obj):
     os.replace(tmp, path)
 
 
-def build_model(cfg, data, strategy):
+def execution_path(cfg, strategy):
+    """The concrete XLA choice for this host and strategy, and its record (hsl_tf.host)."""
+    try:
+        jit = host.resolve_jit(cfg.jit_compile, replicas=strategy.num_replicas_in_sync, onednn=host.onednn_enabled(),
+                               gpu=bool(tf.config.list_logical_devices("GPU")))
+    except ValueError as err:
+        raise UserError(f"--jit_compile={cfg.jit_compile}: {err}") from None
+    return jit, host.execution_record(jit, cfg.jit_compile, strategy.num_replicas_in_sync)
+
+
+def build_model(cfg, data, strategy, jit_compile=False):
     """Model, compiled and with optimizer slots created, inside ``strategy.scope()``."""
     encoders.build_encoder(cfg.backbone, cfg.num_entities, cfg.entity_dim)  # validates S·D early
     keras.utils.set_random_seed(cfg.seed)  # same initial weights for the same seed, in any process
     with strategy.scope():
         model = HSLModel(cfg.model_config(data))
         model.build_all(data.image_size)
-        model.compile(optimizer=keras.optimizers.Adam(cfg.learning_rate), jit_compile=cfg.jit_compile)
+        model.compile(optimizer=keras.optimizers.Adam(cfg.learning_rate), jit_compile=jit_compile)
         model.optimizer.build(model.trainable_variables)
     return model
 
@@ -178,7 +188,10 @@ def train(cfg: TrainConfig, strategy=None):
     if cfg.max_steps:
         total_steps = min(total_steps, cfg.max_steps)
 
-    model = build_model(cfg, data, strategy)
+    jit, execution = execution_path(cfg, strategy)
+    if cfg.verbose and chief:
+        print(host.describe(execution))
+    model = build_model(cfg, data, strategy, jit)
     ckpt_dir = os.path.join(cfg.workdir, "checkpoints") if chief else tempfile.mkdtemp(prefix="hsl-ckpt-")
     manager = tf.train.CheckpointManager(tf.train.Checkpoint(model=model, optimizer=model.optimizer),
                                          ckpt_dir, max_to_keep=3)
@@ -186,7 +199,7 @@ def train(cfg: TrainConfig, strategy=None):
         manager.checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
     start = cb.global_step(model)
     if chief:
-        write_json(os.path.join(cfg.workdir, "flags.json"), dataclasses.asdict(cfg))
+        write_json(os.path.join(cfg.workdir, "flags.json"), {**dataclasses.asdict(cfg), "execution": execution})
     if start:
         print(f"Resuming from step {start} (epoch {start // steps_per_epoch + 1}) of {total_steps}")
 
@@ -225,6 +238,7 @@ def train(cfg: TrainConfig, strategy=None):
         "train_seconds": round(time.time() - t0, 2), "weights_checksum": weights_checksum(model),
         "images_per_s": (round(sum(scalars.images_per_s) / len(scalars.images_per_s), 1)
                          if scalars.images_per_s else None),
+        "execution": execution,
     }
     results.update({k: float(v[-1]) for k, v in history.items() if not k.startswith("batch/")})
     if surrogate.history:

@@ -1,0 +1,127 @@
+"""Host facts and the execution path chosen for them: oneDNN kernels and XLA.
+
+No TensorFlow import at module level: :func:`configure_onednn` must run before TensorFlow is
+imported (``TF_ENABLE_ONEDNN_OPTS`` is read once, at import).
+
+The rule, measured on an AVX2-only AMD EPYC (2 cores, conv4 B=64 K_v=8, views/s; see the
+README's speed section):
+
+| oneDNN | XLA | bce | xza |
+|---|---|---|---|
+| off (TF's default on AVX2) | off | 1,147 | 1,009 |
+| off | on | 2,411 | 1,805 |
+| **on** | **off** | **5,683** | **3,895** |
+| on | on | 2,826 | 2,457 |
+
+TensorFlow enables oneDNN by default only on CPUs with AVX-512 VNNI/BF16 or AMX, so on such
+hosts the default already is "oneDNN on", and XLA was 2× slower there too. Hence:
+
+- oneDNN: on for every x86-64 CPU, unless the user set ``TF_ENABLE_ONEDNN_OPTS`` (respected);
+- XLA (``jit_compile="auto"``): off under a multi-replica strategy (XLA fails there); on a GPU,
+  on; on the CPU, off when oneDNN is on and on when it is off (XLA's own kernels beat the
+  Eigen path 2.1×).
+"""
+
+import os
+import platform
+
+ONEDNN_ENV = "TF_ENABLE_ONEDNN_OPTS"
+# The instruction-set extensions that decide TensorFlow's CPU kernels (/proc/cpuinfo names).
+ISA_FLAGS = ("avx", "avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_bf16", "amx_int8")
+JIT_CHOICES = ("auto", "true", "false")
+
+
+def cpu_facts(cpuinfo="/proc/cpuinfo"):
+    """``{"cpu_model": str, "machine": str, "isa": {flag: bool}}`` of this host."""
+    model, flags = platform.processor() or "unknown", set()
+    try:
+        with open(cpuinfo) as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                key = key.strip()
+                if key == "model name" and model in ("unknown", "", platform.machine()):
+                    model = value.strip()
+                elif key == "flags" and not flags:
+                    flags = set(value.split())
+    except OSError:
+        pass
+    return {"cpu_model": model, "machine": platform.machine(), "isa": {f: f in flags for f in ISA_FLAGS}}
+
+
+def is_x86(machine=None):
+    return (machine or platform.machine()).lower() in ("x86_64", "amd64", "i686", "i386")
+
+
+def configure_onednn(environ=None, machine=None):
+    """Turns TensorFlow's oneDNN kernels on for x86 hosts unless the user chose.
+
+    Call before TensorFlow is imported. Returns ``(value, source)``: the value of
+    ``TF_ENABLE_ONEDNN_OPTS`` now in force (None: TensorFlow's own default) and who set it
+    ("user", "auto", or "default" when left to TensorFlow).
+    """
+    environ = os.environ if environ is None else environ
+    if ONEDNN_ENV in environ:
+        return environ[ONEDNN_ENV], "user"
+    if not is_x86(machine):
+        return None, "default"
+    environ[ONEDNN_ENV] = "1"
+    return "1", "auto"
+
+
+def parse_jit(value):
+    """``auto`` / ``true`` / ``false`` (or a bool, or 1/0/yes/no) → "auto", True or False."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text == "auto":
+        return "auto"
+    if text in ("true", "1", "yes", "on"):
+        return True
+    if text in ("false", "0", "no", "off"):
+        return False
+    raise ValueError(f"{value!r}: choose one of {', '.join(JIT_CHOICES)}")
+
+
+def resolve_jit(requested, *, replicas, onednn, gpu=False):
+    """The concrete XLA choice. ``requested`` is "auto", True or False.
+
+    Raises ValueError when XLA is forced under a multi-replica strategy (it fails there:
+    keras#19005).
+    """
+    requested = parse_jit(requested)
+    if replicas > 1:
+        if requested is True:
+            raise ValueError("XLA fails under MirroredStrategy; use it with one device only")
+        return False
+    if requested != "auto":
+        return requested
+    if gpu:
+        return True
+    return not onednn
+
+
+def onednn_enabled():
+    """Whether the imported TensorFlow runs its oneDNN kernels (imports TensorFlow)."""
+    try:
+        from tensorflow.python.util import _pywrap_util_port
+        return bool(_pywrap_util_port.IsMklEnabled())
+    except (ImportError, AttributeError):  # pragma: no cover - other builds
+        return False
+
+
+def execution_record(jit_compile, requested="auto", replicas=1):
+    """What every results.json and benchmark line records about the path and the host."""
+    facts = cpu_facts()
+    return {"cpu_model": facts["cpu_model"], "machine": facts["machine"],
+            "isa": sorted(k for k, v in facts["isa"].items() if v),
+            "onednn": onednn_enabled(), "onednn_env": os.environ.get(ONEDNN_ENV),
+            "xla": bool(jit_compile), "jit_compile_requested": str(requested).lower(), "replicas": replicas}
+
+
+def describe(record):
+    """One line for the console: which path was taken, and why it matters."""
+    isa = [f for f in ("avx512f", "avx512_vnni", "amx_tile") if f in record["isa"]] or \
+          [f for f in ("avx2",) if f in record["isa"]]
+    return (f"execution: oneDNN {'on' if record['onednn'] else 'off'}, XLA {'on' if record['xla'] else 'off'} "
+            f"(--jit_compile={record['jit_compile_requested']}; {record['cpu_model']}, {'/'.join(isa) or 'no AVX2'}, "
+            f"{record['replicas']} replica{'s' if record['replicas'] != 1 else ''})")
