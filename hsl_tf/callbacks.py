@@ -9,7 +9,6 @@ import math
 import signal
 import time
 
-import numpy as np
 import tensorflow as tf
 import keras
 
@@ -62,6 +61,50 @@ class ScalarLogger(keras.callbacks.Callback):
 
     def on_train_end(self, logs=None):
         self.writer.flush()
+
+
+class CollapseWatch(keras.callbacks.Callback):
+    """Warns when relation usage collapses onto one type (usage entropy < ``fraction``·log K).
+
+    Every ``every`` steps it logs ``train/relation_collapsed`` (1 or 0); the first collapse also
+    writes a ``warnings/relation_collapse`` text summary. :meth:`summary` gives results.json's
+    record: the fraction of checked steps that were collapsed, the last entropy, and warnings.
+    """
+
+    def __init__(self, writer, num_relations, every=10, fraction=0.1):
+        super().__init__()
+        self.writer, self.every = writer, every
+        self.threshold = fraction * math.log(max(num_relations, 2))
+        self.checked = self.collapsed = 0
+        self.last_entropy = None
+        self._warned = False
+
+    def on_train_batch_end(self, batch, logs=None):
+        step = global_step(self.model)
+        if "batch/usage_entropy" not in (logs or {}) or step % self.every:
+            return
+        self.last_entropy = float(logs["batch/usage_entropy"])
+        is_collapsed = self.last_entropy < self.threshold
+        self.checked += 1
+        self.collapsed += int(is_collapsed)
+        with self.writer.as_default(step=step):
+            tf.summary.scalar("train/relation_collapsed", float(is_collapsed))
+            if is_collapsed and not self._warned:
+                tf.summary.text("warnings/relation_collapse", self.message(step))
+                self._warned = True
+
+    def message(self, step):
+        return (f"relation usage collapsed at step {step}: usage entropy {self.last_entropy:.3f} < "
+                f"{self.threshold:.3f} (one relation type carries almost every edge; I(X,A) contributes ~0)")
+
+    def summary(self, step):
+        if not self.checked:
+            return {}
+        out = {"relation_collapsed_fraction": round(self.collapsed / self.checked, 4),
+               "final_usage_entropy": self.last_entropy}
+        if self.last_entropy < self.threshold or self.collapsed / self.checked > 0.5:
+            out["warnings"] = [self.message(step) + f"; collapsed at {self.collapsed} of {self.checked} checks"]
+        return out
 
 
 class StopAtStep(keras.callbacks.Callback):
@@ -184,6 +227,3 @@ class SurrogateProbe(keras.callbacks.Callback):
             tf.summary.scalar("surrogate/train_accuracy", acc)
         self.writer.flush()
 
-
-def as_numpy_logs(logs):
-    return {k: float(np.asarray(v)) for k, v in (logs or {}).items()}

@@ -46,14 +46,21 @@ class StructureCritic(layers.Layer):
 
     Inputs: h [N, S, S, K] relations of every view (anchor side), a [N, S, S, K] relations of
     every view (other side; diagonals are zero), pair indices [P]. Output: scores [P].
+
+    ``offset=True`` adds a learned scalar c (beyond the paper): T_ω + c. NWJ's optimal critic is
+    1 + log p/q; without c, a bilinear form on softmax relations can only produce the constant
+    part by collapsing relation usage (see the README). T_β needs no such option: its head ends
+    in a biased Linear layer.
     """
 
-    def __init__(self, num_entities, num_relations, init_std=0.01, name="structure_critic", **kwargs):
+    def __init__(self, num_entities, num_relations, init_std=0.01, offset=False, name="structure_critic",
+                 **kwargs):
         super().__init__(name=name, **kwargs)
         s2 = num_entities * num_entities
         self.s2, self.k = s2, num_relations
         self.w = self.add_weight(shape=(s2, s2, num_relations), name="W",
                                  initializer=keras.initializers.RandomNormal(stddev=init_std))
+        self.offset = self.add_weight(shape=(), name="offset", initializer="zeros") if offset else None
 
     def project(self, a):
         """W_k vec(a_k) for every view: [N, S, S, K] → [N, S², K]."""
@@ -63,4 +70,5 @@ class StructureCritic(layers.Layer):
     def call(self, h, a, anchor, other):
         h = tf.reshape(h, [-1, self.s2 * self.k])  # [N, S²·K]
         wa = tf.reshape(self.project(a), [-1, self.s2 * self.k])  # [N, S²·K]
-        return tf.reduce_sum(tf.gather(h, anchor) * tf.gather(wa, other), axis=-1)  # [P]
+        scores = tf.reduce_sum(tf.gather(h, anchor) * tf.gather(wa, other), axis=-1)  # [P]
+        return scores if self.offset is None else scores + self.offset

@@ -118,6 +118,26 @@ def execution_record(jit_compile, requested="auto", replicas=1):
             "xla": bool(jit_compile), "jit_compile_requested": str(requested).lower(), "replicas": replicas}
 
 
+def git_commit(path=None):
+    """``{"git_commit": sha or None, "git_dirty": bool or None}`` of the checkout holding hsl_tf."""
+    import subprocess
+
+    where = path or os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    try:
+        sha = subprocess.run(["git", "-C", where, "rev-parse", "HEAD"], capture_output=True, text=True,
+                             timeout=10).stdout.strip() or None
+        dirty = bool(subprocess.run(["git", "-C", where, "status", "--porcelain", "--untracked-files=no"],
+                                    capture_output=True, text=True, timeout=10).stdout.strip()) if sha else None
+    except (OSError, subprocess.SubprocessError):
+        sha, dirty = None, None
+    return {"git_commit": sha, "git_dirty": dirty}
+
+
+def provenance(jit_compile=False, requested="auto", replicas=1):
+    """The record every results.json carries: the commit, the host and the execution path."""
+    return {**git_commit(), "execution": execution_record(jit_compile, requested, replicas)}
+
+
 def describe(record):
     """One line for the console: which path was taken, and why it matters."""
     isa = [f for f in ("avx512f", "avx512_vnni", "amx_tile") if f in record["isa"]] or \

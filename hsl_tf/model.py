@@ -39,6 +39,13 @@ class ModelConfig:
     estimator_xz: str = "nwj"
     estimator_xa: str = "nwj"
     entities: str = "reshape"  # how z is formed: hsl_tf.slots.ENTITIES (reshape: the paper)
+    # Where the paper is silent or beyond it (README "Defaults that deviate from the paper"):
+    mpnn_norm: bool = False  # batch norm at the end of every MPNN MLP (NRI)
+    mpnn_aggregation: str = "sum"  # edge → node: "sum" or NRI's "mean" (÷ S)
+    standardize_z: bool = False  # z → zero mean, unit variance per view before the MPNN
+    critic_offset: bool = False  # a learned scalar added to T_ω
+    relation_prior: str = "none"  # "none", "kl" (NRI's per-edge KL to uniform) or "usage"
+    prior_weight: float = 1.0  # weight of the relation prior in the loss
 
     def __post_init__(self):
         if self.objective not in OBJECTIVE_CHOICES:
@@ -53,10 +60,14 @@ class ModelConfig:
             raise UserError(f"--temperature={self.temperature}: must be positive and finite")
         if self.entities not in slots.ENTITIES:
             raise UserError(f"--entities={self.entities}: unknown; choose one of {', '.join(slots.ENTITIES)}")
-        for flag, name in (("--estimator_xz", self.estimator_xz), ("--estimator_xa", self.estimator_xa)):
-            if name not in objectives.ESTIMATORS:
-                raise UserError(f"{flag}={name}: unknown estimator; choose one of "
-                                f"{', '.join(e for e in objectives.ESTIMATORS if e != 'focal')}")
+        for flag, name, choices in (("--estimator_xz", self.estimator_xz, objectives.ESTIMATORS),
+                                    ("--estimator_xa", self.estimator_xa, objectives.XA_ESTIMATORS),
+                                    ("--mpnn_aggregation", self.mpnn_aggregation, relations.AGGREGATIONS),
+                                    ("--relation_prior", self.relation_prior, objectives.RELATION_PRIORS)):
+            if name not in choices:
+                raise UserError(f"{flag}={name}: unknown; choose one of {', '.join(choices)}")
+        if not 0 <= self.prior_weight < float("inf"):
+            raise UserError(f"--prior_weight={self.prior_weight}: must be ≥ 0 and finite")
 
 
 class HSLModel(keras.Model):
@@ -73,9 +84,10 @@ class HSLModel(keras.Model):
         self.encoder = encoders.build_encoder(c.backbone, c.num_entities, c.entity_dim)
         make_entities, self.entity_fn = slots.ENTITIES[c.entities]  # fn(model, x, training, seed) → (g, z)
         self.slot_attention = make_entities(c)  # None for reshape (no weights)
-        self.mpnn = relations.RelationMPNN(c.num_entities, c.num_relations, c.mpnn_hidden)
+        self.mpnn = relations.RelationMPNN(c.num_entities, c.num_relations, c.mpnn_hidden, norm=c.mpnn_norm,
+                                           aggregation=c.mpnn_aggregation)
         self.relation_head = critics.RelationHead(c.head_hidden)
-        self.structure_critic = critics.StructureCritic(c.num_entities, c.num_relations)
+        self.structure_critic = critics.StructureCritic(c.num_entities, c.num_relations, offset=c.critic_offset)
         self.supervised = c.objective == "supervised"
         self.classifier = keras.layers.Dense(c.num_classes, name="classifier") if self.supervised else None
         self.critic_estimators = {} if self.supervised else objectives.critics_of(
@@ -85,6 +97,7 @@ class HSLModel(keras.Model):
             names += [f"bound_{critic}", f"pos_{critic}", f"neg_{critic}"]
         if "xa" in self.critic_estimators:
             names += [f"usage_{k}" for k in range(c.num_relations)] + ["usage_entropy"]
+            names += ["relation_prior"] if c.relation_prior != "none" else []
         self.trackers = {n: keras.metrics.Mean(name=n) for n in names}
         self._mean = tf.constant(c.mean, tf.float32)
         self._std = tf.constant(c.std, tf.float32)
@@ -106,7 +119,7 @@ class HSLModel(keras.Model):
     def relation_probabilities(self, images):
         """Deterministic relations (softmax, no Gumbel noise): [N, H, W, 3] → [N, S, S, K]."""
         z = self(images, training=False)  # [N, S, D]
-        probs = relations.relation_probs(self.mpnn(z))  # [N, E, K]
+        probs = relations.relation_probs(self.relation_logits(z))  # [N, E, K]
         return relations.edges_to_dense(probs, self.config.num_entities)  # [N, S, S, K]
 
     def build(self, input_shape):
@@ -120,11 +133,15 @@ class HSLModel(keras.Model):
         z = self(x)  # [2, S, D]
         g = tf.reshape(z, [2, -1])
         self.relation_head(g, tf.constant([0]), tf.constant([1]))
-        rel = relations.edges_to_dense(relations.relation_probs(self.mpnn(z)), self.config.num_entities)
+        rel = relations.edges_to_dense(relations.relation_probs(self.relation_logits(z)), self.config.num_entities)
         self.structure_critic(rel, rel, tf.constant([0]), tf.constant([1]))
         if self.classifier is not None:
             self.classifier(g)
         self.built = True
+
+    def relation_logits(self, z, training=False):
+        """m_η on z (standardised first if configured): [N, S, D] → edge logits [N, E, K]."""
+        return self.mpnn(relations.standardize(z) if self.config.standardize_z else z, training=training)
 
     # ----------------------------------------------------------------------------- training
     def noise_seed(self):
@@ -160,7 +177,7 @@ class HSLModel(keras.Model):
             s = self.relation_head(g, tf.concat([anchor, anchor], 0), other, training=training)  # [2·B·Q]
             scores["xz"] = (tf.reshape(s[: b * q], [b, q]), tf.reshape(s[b * q:], [b, q]))
         if "xa" in self.critic_estimators:
-            logits = self.mpnn(z)  # [N, E, K]
+            logits = self.relation_logits(z, training=training)  # [N, E, K]
             if training:
                 a = relations.sample_relations(logits, c.temperature, seed, hard=c.hard)  # [N, E, K]
             else:
@@ -174,6 +191,10 @@ class HSLModel(keras.Model):
             scores["xa"] = (tf.reshape(s[: b * q], [b, q]), tf.reshape(s[b * q:], [b, q]))
         per_image, obj_diags = objectives.compute_objective(scores, self.critic_estimators)
         diags.update(obj_diags)
+        if "xa" in self.critic_estimators and c.relation_prior != "none":
+            prior = objectives.relation_prior(c.relation_prior, relations.relation_probs(logits), v)  # [B]
+            diags["relation_prior"] = tf.reduce_mean(prior)
+            per_image = per_image + c.prior_weight * prior
         return per_image, diags
 
     def compute_gradients(self, data):

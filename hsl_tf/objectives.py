@@ -117,8 +117,10 @@ def js(pos, neg):
 
 
 # One registry: estimator name → fn(pos [B,Q], neg [B,Q]) → (loss [B], estimate [B]).
-# ``focal`` is internal to the ``bce`` objective; the others are the --estimator_* choices.
+# Every one is a --estimator_xz choice; ``focal`` on T_β beside NWJ on T_ω is "P&S + structure"
+# (the baseline's loss for I(X,Z), the paper's NWJ for I(X,A)). T_ω takes the MI bounds only.
 ESTIMATORS = {"nwj": nwj, "infonce": infonce, "js": js, "focal": focal}
+XA_ESTIMATORS = ("nwj", "infonce", "js")
 
 # Objective → the critics it trains ("xz": T_β, "xa": T_ω) and the default estimator of each.
 OBJECTIVES = {
@@ -135,6 +137,43 @@ def critics_of(objective, estimator_xz="nwj", estimator_xa="nwj"):
         raise ValueError(f"unknown objective {objective!r}")
     chosen = {"xz": estimator_xz, "xa": estimator_xa}
     return {c: (e if e == "focal" else chosen[c]) for c, e in OBJECTIVES[objective].items()}
+
+
+# ------------------------------------------------------------------ relation priors (beyond the paper)
+# NRI trains its relation encoder with KL(q(a|x) ‖ uniform prior); the paper's I(X,A) has no
+# such term, and without it the relation usage can collapse onto one type (all edges alike).
+RELATION_PRIORS = ("none", "kl", "usage")
+
+
+def edge_kl_uniform(probs):
+    """NRI's prior term: mean over edges of KL(q_e ‖ U(K)) = Σ_k q log q + log K. [N, E, K] → [N]."""
+    k = tf.cast(tf.shape(probs)[-1], probs.dtype)
+    neg_entropy = tf.reduce_sum(probs * tf.math.log(probs + 1e-12), axis=-1)  # [N, E]
+    return tf.reduce_mean(neg_entropy, axis=-1) + tf.math.log(k)
+
+
+def usage_kl_uniform(probs):
+    """KL(ū ‖ U(K)) of the batch's mean relation usage ū = mean_{n,e} q: [N, E, K] → []."""
+    usage = tf.reduce_mean(probs, axis=[0, 1])  # [K]
+    k = tf.cast(tf.shape(usage)[-1], probs.dtype)
+    return tf.reduce_sum(usage * tf.math.log(usage + 1e-12)) + tf.math.log(k)
+
+
+def relation_prior(name, probs, num_views):
+    """Per-image prior penalty [B] for relation probabilities [B·V, E, K] (views image-major).
+
+    ``kl``: NRI's per-edge KL to the uniform prior, averaged over the image's views; ``usage``:
+    the KL of the batch's mean usage to uniform, the same value for every image (it stops the
+    collapse onto one type without asking each edge to be uncertain); ``none``: zeros.
+    """
+    n = tf.shape(probs)[0]
+    if name == "none":
+        return tf.zeros([n // num_views], probs.dtype)
+    if name == "kl":
+        return tf.reduce_mean(tf.reshape(edge_kl_uniform(probs), [-1, num_views]), axis=1)
+    if name == "usage":
+        return tf.fill([n // num_views], usage_kl_uniform(probs))
+    raise ValueError(f"unknown relation prior {name!r}; choose one of {', '.join(RELATION_PRIORS)}")
 
 
 def compute_objective(scores, estimators):

@@ -17,6 +17,7 @@ import tensorflow as tf
 from hsl_tf import export, linear
 from hsl_tf.data import datasets
 from hsl_tf.errors import UserError
+from hsl_tf import host
 from hsl_tf.train import prepare_workdir, write_json
 
 
@@ -115,5 +116,6 @@ def run_probe(encoder_spec, workdir, *, dataset="shapes", data_dir=None, downloa
         kind="classifier", image_size=list(data.image_size), num_classes=classes, encoder=encoder_spec,
         class_names=list(data.class_names)))
     results["seconds"] = round(time.time() - t0, 2)
+    results.update(host.provenance())
     write_json(os.path.join(workdir, "results.json"), results)
     return results, classifier

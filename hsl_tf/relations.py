@@ -12,7 +12,9 @@ sender-major: e = (i, j), i ≠ j):
     a_(i,j)  = softmax(logits_(i,j))                            (inference / export)
 
 Every m is an MLP with one hidden layer (Dense → ELU → Dense → ELU, as NRI's MLP without
-dropout and batch norm). The first layer of each edge MLP is linear in the concatenation, so it
+dropout), optionally followed by batch norm (``norm=True``, NRI's MLP ends in BatchNorm1d).
+The edge-to-node aggregation is a plain sum, or (``aggregation="mean"``) NRI's average: the sum
+over the S−1 incoming edges divided by the number of nodes S, as NRI's ``edge2node`` does. The first layer of each edge MLP is linear in the concatenation, so it
 is computed per node and gathered per edge (exact; S instead of E rows for the node parts).
 Diagonal entries a_(i,i) are excluded: they are zero in every dense [N, S, S, K] tensor.
 """
@@ -21,6 +23,10 @@ import numpy as np
 import tensorflow as tf
 import keras
 from keras import layers
+
+from hsl_tf.batchnorm import BatchNorm
+
+AGGREGATIONS = ("sum", "mean")
 
 
 def edge_index(num_entities):
@@ -50,8 +56,9 @@ class PairMLP(layers.Layer):
     gathered per edge. Inputs: nodes [N, S, F], optional edges [N, E, F_e]. Output [N, E, out].
     """
 
-    def __init__(self, hidden, out, senders, receivers, edge_inputs=False, name=None, **kwargs):
+    def __init__(self, hidden, out, senders, receivers, edge_inputs=False, norm=False, name=None, **kwargs):
         super().__init__(name=name, **kwargs)
+        self.bn = BatchNorm(name="bn") if norm else None
         self.senders, self.receivers = senders, receivers
         self.w_send = layers.Dense(hidden, name="w_send")
         self.w_recv = layers.Dense(hidden, use_bias=False, name="w_recv")
@@ -64,18 +71,22 @@ class PairMLP(layers.Layer):
         if self.w_edge is not None:
             self.w_edge.build(edges_shape)
         self.fc2.build(tuple(nodes_shape[:-2]) + (None, self.w_send.units))
+        if self.bn is not None:
+            self.bn.build(tuple(nodes_shape[:-2]) + (None, self.fc2.units))
 
-    def call(self, nodes, edges=None):
+    def call(self, nodes, edges=None, training=False):
         pre = (tf.gather(self.w_send(nodes), self.senders, axis=1)  # [N, E, H]
                + tf.gather(self.w_recv(nodes), self.receivers, axis=1))
         if self.w_edge is not None:
             pre = pre + self.w_edge(edges)
-        return self.fc2(keras.ops.elu(pre))  # [N, E, out]
+        out = self.fc2(keras.ops.elu(pre))  # [N, E, out]
+        return out if self.bn is None else self.bn(out, training=training)
 
 
-def mlp(hidden, out, name):
-    return keras.Sequential([layers.Dense(hidden, activation="elu"),
-                             layers.Dense(out, activation="elu")], name=name)
+def mlp(hidden, out, name, norm=False):
+    """Dense → ELU → Dense → ELU (→ BatchNorm): [..., F] → [..., out]."""
+    return keras.Sequential([layers.Dense(hidden, activation="elu"), layers.Dense(out, activation="elu")]
+                            + ([BatchNorm(name="bn")] if norm else []), name=name)
 
 
 class RelationMPNN(keras.Model):
@@ -85,27 +96,45 @@ class RelationMPNN(keras.Model):
       num_entities: S.
       num_relations: K, the number of relation types.
       hidden: width of every MLP (default 32; see the README for its cost).
+      norm: end every MLP in batch norm, as NRI (synchronised under a strategy).
+      aggregation: "sum" (Σ_{j≠i}) or "mean" (NRI: that sum ÷ S).
     """
 
-    def __init__(self, num_entities, num_relations, hidden=32, name="mpnn", **kwargs):
+    def __init__(self, num_entities, num_relations, hidden=32, norm=False, aggregation="sum", name="mpnn",
+                 **kwargs):
         super().__init__(name=name, **kwargs)
+        if aggregation not in AGGREGATIONS:
+            raise ValueError(f"aggregation {aggregation!r}: choose one of {', '.join(AGGREGATIONS)}")
         self.num_entities, self.num_relations, self.hidden = num_entities, num_relations, hidden
+        self.aggregation = aggregation
         send, recv = edge_index(num_entities)
-        self.m_emb = mlp(hidden, hidden, "m_emb")
-        self.m_e1 = PairMLP(hidden, hidden, send, recv, name="m_e1")
-        self.m_v1 = mlp(hidden, hidden, "m_v1")
-        self.m_e2 = PairMLP(hidden, hidden, send, recv, edge_inputs=True, name="m_e2")
+        self.m_emb = mlp(hidden, hidden, "m_emb", norm)
+        self.m_e1 = PairMLP(hidden, hidden, send, recv, norm=norm, name="m_e1")
+        self.m_v1 = mlp(hidden, hidden, "m_v1", norm)
+        self.m_e2 = PairMLP(hidden, hidden, send, recv, edge_inputs=True, norm=norm, name="m_e2")
         self.fc_out = layers.Dense(num_relations, name="fc_out")
 
-    def call(self, z):
+    def call(self, z, training=False):
         s, h = self.num_entities, self.hidden
-        h1 = self.m_emb(z)  # [N, S, H]
-        e1 = self.m_e1(h1)  # [N, E, H], E = S(S-1), sender-major
+        h1 = self.m_emb(z, training=training)  # [N, S, H]
+        e1 = self.m_e1(h1, training=training)  # [N, E, H], E = S(S-1), sender-major
         # Σ_{j≠i} h¹_(i,j): the S−1 edges of sender i are contiguous.
         agg = tf.reduce_sum(tf.reshape(e1, [-1, s, s - 1, h]), axis=2)  # [N, S, H]
-        h2 = self.m_v1(agg)  # [N, S, H]
-        e2 = self.m_e2(h2, e1)  # [N, E, H]  (skip connection h¹_(i,j))
+        if self.aggregation == "mean":
+            agg = agg / float(s)  # NRI's edge2node divides by the number of nodes
+        h2 = self.m_v1(agg, training=training)  # [N, S, H]
+        e2 = self.m_e2(h2, e1, training=training)  # [N, E, H]  (skip connection h¹_(i,j))
         return self.fc_out(e2)  # [N, E, K]
+
+
+def standardize(z, epsilon=1e-5):
+    """Each view's z to zero mean and unit variance over its S·D entries: [N, S, D] → [N, S, D].
+
+    Keeps the relative scale of the entities (one statistic per view), removes the overall
+    scale the encoder drifts to, so the MPNN sees inputs of a fixed range.
+    """
+    mean, var = tf.nn.moments(z, axes=[1, 2], keepdims=True)
+    return (z - mean) * tf.math.rsqrt(var + epsilon)
 
 
 def relation_probs(logits):

@@ -17,7 +17,7 @@ import keras
 
 from hsl_tf import callbacks as cb
 from hsl_tf import distribute, encoders, export, host
-from hsl_tf.data import datasets, pipeline
+from hsl_tf.data import augment, datasets, pipeline
 from hsl_tf.errors import UserError
 from hsl_tf.model import HSLModel, ModelConfig
 
@@ -46,6 +46,15 @@ class TrainConfig:
     estimator_xz: str = "nwj"
     estimator_xa: str = "nwj"
     entities: str = "reshape"
+    mpnn_norm: bool = False
+    mpnn_aggregation: str = "sum"
+    standardize_z: bool = False
+    critic_offset: bool = False
+    relation_prior: str = "none"
+    prior_weight: float = 1.0
+    augment: str = "ssl"
+    optimizer: str = "adam"
+    lr_schedule: str = "constant"
     augmentations: int = 4
     batch_size: int = 64
     epochs: int = 1
@@ -72,14 +81,45 @@ class TrainConfig:
             raise UserError(f"--learning_rate={self.learning_rate}: must be positive")
         if self.augmentations < 2 and self.objective != "supervised":
             raise UserError(f"--augmentations={self.augmentations}: self-supervised objectives need ≥ 2 views")
+        for flag, choices in (("augment", augment.POLICIES), ("optimizer", OPTIMIZERS),
+                              ("lr_schedule", LR_SCHEDULES)):
+            if getattr(self, flag) not in choices:
+                raise UserError(f"--{flag}={getattr(self, flag)}: unknown; choose one of {', '.join(choices)}")
 
     def model_config(self, data):
-        return ModelConfig(
-            backbone=self.backbone, objective=self.objective, num_entities=self.num_entities,
-            entity_dim=self.entity_dim, num_relations=self.num_relations, temperature=self.temperature,
-            hard=self.hard_relations, mpnn_hidden=self.mpnn_hidden, head_hidden=self.head_hidden,
-            num_classes=data.num_classes, seed=self.seed, mean=tuple(data.mean), std=tuple(data.std),
-            estimator_xz=self.estimator_xz, estimator_xa=self.estimator_xa, entities=self.entities)
+        """The ModelConfig of this run: its same-named fields (``hard_relations`` → ``hard``)."""
+        names = {f.name for f in dataclasses.fields(ModelConfig)} & {f.name for f in dataclasses.fields(self)}
+        return ModelConfig(hard=self.hard_relations, num_classes=data.num_classes, mean=tuple(data.mean),
+                           std=tuple(data.std), **{n: getattr(self, n) for n in names})
+
+
+OPTIMIZERS = ("adam", "sgd")  # sgd: momentum 0.9, as the supervised baseline of P&S
+LR_SCHEDULES = ("constant", "step")  # step: ×0.1 at 50 % and again at 75 % of the epochs (P&S)
+
+
+class StepDecay(keras.optimizers.schedules.LearningRateSchedule):
+    """``lr · 0.1^(number of boundaries ≤ step)``: P&S's schedule, which divides the learning
+    rate by 10 when epoch int(0.5·E) and epoch int(0.75·E) begin (boundaries in steps)."""
+
+    def __init__(self, learning_rate, boundaries):
+        self.learning_rate, self.boundaries = float(learning_rate), [int(b) for b in boundaries]
+
+    def __call__(self, step):
+        drops = tf.add_n([tf.cast(tf.cast(step, tf.int64) >= b, tf.float32) for b in self.boundaries])
+        return self.learning_rate * tf.pow(0.1, drops)
+
+    def get_config(self):
+        return {"learning_rate": self.learning_rate, "boundaries": self.boundaries}
+
+
+def make_optimizer(cfg, steps_per_epoch):
+    """Adam (the paper) or SGD with momentum 0.9 (the supervised baseline), constant or step lr."""
+    lr = cfg.learning_rate
+    if cfg.lr_schedule == "step":
+        lr = StepDecay(lr, [int(cfg.epochs * f) * steps_per_epoch for f in (0.5, 0.75)])
+    if cfg.optimizer == "sgd":
+        return keras.optimizers.SGD(lr, momentum=0.9)
+    return keras.optimizers.Adam(lr)
 
 
 def prepare_workdir(path, flag="--workdir"):
@@ -110,14 +150,14 @@ def execution_path(cfg, strategy):
     return jit, host.execution_record(jit, cfg.jit_compile, strategy.num_replicas_in_sync)
 
 
-def build_model(cfg, data, strategy, jit_compile=False):
+def build_model(cfg, data, strategy, jit_compile=False, steps_per_epoch=1):
     """Model, compiled and with optimizer slots created, inside ``strategy.scope()``."""
     encoders.build_encoder(cfg.backbone, cfg.num_entities, cfg.entity_dim)  # validates S·D early
     keras.utils.set_random_seed(cfg.seed)  # same initial weights for the same seed, in any process
     with strategy.scope():
         model = HSLModel(cfg.model_config(data))
         model.build_all(data.image_size)
-        model.compile(optimizer=keras.optimizers.Adam(cfg.learning_rate), jit_compile=jit_compile)
+        model.compile(optimizer=make_optimizer(cfg, steps_per_epoch), jit_compile=jit_compile)
         model.optimizer.build(model.trainable_variables)
     return model
 
@@ -166,8 +206,13 @@ def weights_checksum(model):
     return float(sum(tf.reduce_sum(tf.square(tf.cast(v, tf.float64))) for v in model.variables))
 
 
-def train(cfg: TrainConfig, strategy=None):
-    """Runs (or resumes) one training run. Returns the results dict also written to results.json."""
+def train(cfg: TrainConfig, strategy=None, log=None):
+    """Runs (or resumes) one training run. Returns the results dict also written to results.json.
+
+    ``log(message)`` receives the console lines (the execution path, resume, warnings) on the
+    chief when ``cfg.verbose``; the library itself prints nothing.
+    """
+    say = log if (log is not None and cfg.verbose) else (lambda message: None)
     cfg.validate()
     strategy = strategy or distribute.make_strategy("auto")
     chief = distribute.is_chief(strategy)
@@ -189,9 +234,9 @@ def train(cfg: TrainConfig, strategy=None):
         total_steps = min(total_steps, cfg.max_steps)
 
     jit, execution = execution_path(cfg, strategy)
-    if cfg.verbose and chief:
-        print(host.describe(execution))
-    model = build_model(cfg, data, strategy, jit)
+    if chief:
+        say(host.describe(execution))
+    model = build_model(cfg, data, strategy, jit, steps_per_epoch)
     ckpt_dir = os.path.join(cfg.workdir, "checkpoints") if chief else tempfile.mkdtemp(prefix="hsl-ckpt-")
     manager = tf.train.CheckpointManager(tf.train.Checkpoint(model=model, optimizer=model.optimizer),
                                          ckpt_dir, max_to_keep=3)
@@ -201,7 +246,7 @@ def train(cfg: TrainConfig, strategy=None):
     if chief:
         write_json(os.path.join(cfg.workdir, "flags.json"), {**dataclasses.asdict(cfg), "execution": execution})
     if start:
-        print(f"Resuming from step {start} (epoch {start // steps_per_epoch + 1}) of {total_steps}")
+        say(f"Resuming from step {start} (epoch {start // steps_per_epoch + 1}) of {total_steps}")
 
     writer = (tf.summary.create_file_writer(os.path.join(cfg.workdir, "tb")) if chief
               else tf.summary.create_noop_writer())
@@ -211,7 +256,8 @@ def train(cfg: TrainConfig, strategy=None):
     n_sur = min(cfg.surrogate_examples, len(data.train_images))
     surrogate = cb.SurrogateProbe(writer, data.train_images[:n_sur], data.train_labels[:n_sur],
                                   data.num_classes, cfg.surrogate_every, seed=cfg.seed)
-    callbacks = [scalars, checkpointer, surrogate, cb.StopAtStep(total_steps)]
+    collapse = cb.CollapseWatch(writer, cfg.num_relations, every=cfg.log_every)
+    callbacks = [scalars, checkpointer, surrogate, collapse, cb.StopAtStep(total_steps)]
     if cfg.verbose:
         callbacks.append(cb.Progress(total_steps, start))
 
@@ -220,7 +266,7 @@ def train(cfg: TrainConfig, strategy=None):
     if start < total_steps:
         ds = pipeline.train_dataset(data.train_images, data.train_labels, batch_size=cfg.batch_size,
                                     num_views=cfg.augmentations, mean=data.mean, std=data.std, seed=cfg.seed,
-                                    start_step=start, steps_per_epoch=steps_per_epoch)
+                                    start_step=start, steps_per_epoch=steps_per_epoch, policy=cfg.augment)
         if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
             history = custom_loop(model, ds, strategy, callbacks, total_steps)
         else:
@@ -238,19 +284,21 @@ def train(cfg: TrainConfig, strategy=None):
         "train_seconds": round(time.time() - t0, 2), "weights_checksum": weights_checksum(model),
         "images_per_s": (round(sum(scalars.images_per_s) / len(scalars.images_per_s), 1)
                          if scalars.images_per_s else None),
-        "execution": execution,
+        **host.git_commit(), "execution": execution,
     }
     results.update({k: float(v[-1]) for k, v in history.items() if not k.startswith("batch/")})
     if surrogate.history:
         results["surrogate_train_accuracy"] = surrogate.history[-1][1]
+    results.update(collapse.summary(step))
+    for warning in results.get("warnings", []) if chief else []:
+        say(f"warning: {warning}")
     if chief:
         export_base = os.path.join(cfg.export_dir or os.path.join(cfg.workdir, "export"), "encoder")
         results_path = os.path.join(cfg.workdir, "results.json")
         if not history and os.path.exists(results_path) and export.versions(export_base):
             with open(results_path) as f:  # a rerun of a finished run: nothing new to export
                 results = json.load(f)
-            if cfg.verbose:
-                print(f"Already trained to step {step}; export in {results.get('export')}")
+            say(f"Already trained to step {step}; export in {results.get('export')}")
             return results
         results["export"] = export.export_encoder(model, export_base, data.image_size,
                                                   extra_meta={"dataset": cfg.dataset, "step": step})

@@ -200,3 +200,34 @@ def augment_views(images, seed, num_views: int, mean: Sequence[float],
     x = tf.clip_by_value(_affine(x, m, k), 0.0, 1.0)
     x = _standardize(x, mean, std)  # [N, H, W, 3]
     return tf.reshape(x, [b, num_views, h, w, 3])  # [B, V, H, W, 3]
+
+
+def crop_flip_views(images, seed, num_views: int, mean: Sequence[float], std: Sequence[float],
+                    padding: int = 4) -> tf.Tensor:
+    """The supervised baseline's augmentation (P&S ``standard``): RandomCrop(H, padding=4) + flip.
+
+    Each view zero-pads the image by ``padding`` pixels on every side, takes an H×W crop at an
+    integer offset ~ U{0..2·padding} in each direction, and flips it horizontally with p = 0.5.
+    Crops are exact pixel copies (one ``crop_and_resize`` on pixel-aligned boxes).
+
+    Args/returns as :func:`augment_views`: uint8 [B, H, W, 3] → float32 [B, V, H, W, 3].
+    """
+    images = tf.convert_to_tensor(images)
+    b, h, w = _dim(images, 0), _dim(images, 1), _dim(images, 2)
+    n = b * num_views
+    seeds = tf.random.experimental.stateless_split(_as_seed(seed), num=2)  # [2, 2]
+    offsets = tf.random.stateless_uniform([n, 2], seeds[0], 0, 2 * padding + 1, dtype=tf.int32)  # [N, 2]
+    hp, wp = tf.cast(h + 2 * padding - 1, tf.float32), tf.cast(w + 2 * padding - 1, tf.float32)
+    oy, ox = tf.cast(offsets[:, 0], tf.float32), tf.cast(offsets[:, 1], tf.float32)
+    boxes = tf.stack([oy / hp, ox / wp, (oy + tf.cast(h - 1, tf.float32)) / hp,
+                      (ox + tf.cast(w - 1, tf.float32)) / wp], axis=1)  # [N, 4], pixel-aligned
+    flip = _bernoulli(seeds[1], n, FLIP_PROB)[:, None]  # [N, 1]
+    boxes = tf.where(flip, tf.gather(boxes, [0, 3, 2, 1], axis=1), boxes)
+    padded = tf.pad(tf.cast(images, tf.float32) / 255.0, [[0, 0], [padding, padding], [padding, padding], [0, 0]])
+    x = tf.image.crop_and_resize(padded, boxes, tf.repeat(tf.range(b), num_views), [h, w],
+                                 method="nearest")  # [N, H, W, 3]
+    return tf.reshape(_standardize(x, mean, std), [b, num_views, h, w, 3])
+
+
+# --augment: the view policy of the training stream.
+POLICIES = {"ssl": augment_views, "crop_flip": crop_flip_views}

@@ -74,7 +74,7 @@ def index_batches(n: int, *, batch_size: int, seed: int, start_step: int = 0,
 def train_dataset(images: np.ndarray, labels: np.ndarray, *, batch_size: int, num_views: int,
                   mean: Sequence[float], std: Sequence[float], seed: int, start_step: int = 0,
                   steps_per_epoch: Optional[int] = None,
-                  deterministic: bool = True) -> tf.data.Dataset:
+                  deterministic: bool = True, policy: str = "ssl") -> tf.data.Dataset:
     """Infinite stream of augmented multi-view batches (see the module docstring).
 
     Args:
@@ -87,12 +87,15 @@ def train_dataset(images: np.ndarray, labels: np.ndarray, *, batch_size: int, nu
       start_step: global step of the first batch.
       steps_per_epoch: defaults to n // B; at most n // B.
       deterministic: keep batch order under parallel augmentation (False may reorder).
+      policy: the view augmentation, a key of :data:`augment.POLICIES` ("ssl": the
+        self-supervised views; "crop_flip": the supervised baseline's pad-crop + flip).
     Returns:
       ``tf.data.Dataset`` of ``{"views": float32 [B, V, H, W, 3], "labels": int64 [B]}``.
     """
     images = np.asarray(images)
     if images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] != 3:
         raise ValueError(f"images must be uint8 [n, H, W, 3], got {images.dtype} {images.shape}")
+    augment_fn = augment.POLICIES[policy]
     images_t = tf.convert_to_tensor(images)  # [n, H, W, 3] uint8, captured once below
     labels_t = tf.convert_to_tensor(np.asarray(labels, np.int64))  # [n]
     index = index_batches(len(images), batch_size=batch_size, seed=seed, start_step=start_step,
@@ -100,7 +103,7 @@ def train_dataset(images: np.ndarray, labels: np.ndarray, *, batch_size: int, nu
 
     def make_batch(step, idx):
         batch = tf.gather(images_t, idx)  # [B, H, W, 3] uint8
-        views = augment.augment_views(batch, step_seed(seed, step), num_views, mean, std)
+        views = augment_fn(batch, step_seed(seed, step), num_views, mean, std)
         return {"views": views, "labels": tf.gather(labels_t, idx)}  # [B, V, H, W, 3], [B]
 
     ds = index.map(make_batch, num_parallel_calls=tf.data.AUTOTUNE,
