@@ -204,6 +204,7 @@ class SurrogateProbe(keras.callbacks.Callback):
         self.num_classes, self.every = num_classes, every
         self.batch_size, self.learning_rate, self.seed = batch_size, learning_rate, seed
         self.history = []
+        self.seconds = 0.0  # time spent in evaluate(), for the surrogate's share of an epoch
         self._trainer = self._encode = None
 
     def evaluate(self):
@@ -221,7 +222,9 @@ class SurrogateProbe(keras.callbacks.Callback):
         step = global_step(self.model)
         if self.every <= 0 or step % self.every:
             return
+        t0 = time.perf_counter()
         acc = self.evaluate()
+        self.seconds += time.perf_counter() - t0
         self.history.append((step, acc))
         with self.writer.as_default(step=step):
             tf.summary.scalar("surrogate/train_accuracy", acc)

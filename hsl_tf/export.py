@@ -159,7 +159,11 @@ class EncoderHandle:
                       backbone=self.config["backbone"])
         if not random:
             record["train_dataset"] = self.train_dataset
-        record.update({k: self.config[k] for k in ("entities", "estimator_xz", "estimator_xa") if k in self.config})
+        from hsl_tf.report import VARIANT_DEFAULTS
+
+        record.update({k: self.config[k] for k in VARIANT_DEFAULTS if k in self.config})
+        if record.get("relation_prior", "none") != "none":
+            record["prior_weight"] = self.config.get("prior_weight")
         return record
 
 

@@ -289,6 +289,7 @@ def train(cfg: TrainConfig, strategy=None, log=None):
     results.update({k: float(v[-1]) for k, v in history.items() if not k.startswith("batch/")})
     if surrogate.history:
         results["surrogate_train_accuracy"] = surrogate.history[-1][1]
+        results["surrogate_seconds"] = round(surrogate.seconds, 2)
     results.update(collapse.summary(step))
     for warning in results.get("warnings", []) if chief else []:
         say(f"warning: {warning}")

@@ -1,6 +1,7 @@
 """Session-wide test setup shared by every test module.
 
-* Quiet TF's C++ logging (must be set before TensorFlow is imported).
+* Quiet TF's C++ logging and choose the oneDNN path as bin/ does (both before TensorFlow is
+  imported).
 * Split the single physical CPU into 2 logical CPU devices, so MirroredStrategy tests can run
   2 replicas ("/cpu:0", "/cpu:1"). This must happen before any TF op runs, hence at conftest
   import time (pytest imports conftest.py before collecting the test modules). If TF was already
@@ -11,6 +12,10 @@
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from hsl_tf import host  # noqa: E402  (no TensorFlow import)
+
+host.configure_onednn()  # the same execution path as bin/ on this host (before TensorFlow is imported)
 
 import tensorflow as tf  # noqa: E402  (after the env var on purpose)
 
