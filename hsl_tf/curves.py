@@ -52,6 +52,24 @@ def read_scalars(logdir):
     return {tag: sorted(v) for tag, v in sorted(out.items())}
 
 
+def read_scalars_csv(path):
+    """``{tag: [(step, value), ...]}`` from a run's ``scalars.csv`` (what bin/sweep keeps of tb/)."""
+    out = collections.defaultdict(list)
+    with open(path, newline="") as f:
+        for row in csv.DictReader(f):
+            out[row["tag"]].append((int(row["step"]), float(row["value"])))
+    return {tag: sorted(v) for tag, v in sorted(out.items())}
+
+
+def run_scalars(run_dir):
+    """A training run's scalars: its ``tb/`` events, or else the ``scalars.csv`` kept in results/."""
+    if os.path.isdir(os.path.join(run_dir, "tb")):
+        return read_scalars(os.path.join(run_dir, "tb"))
+    if os.path.isfile(os.path.join(run_dir, "scalars.csv")):
+        return read_scalars_csv(os.path.join(run_dir, "scalars.csv"))
+    return {}
+
+
 def _run_meta(run):
     """A training record as a probe-like record: ``method`` is its objective."""
     return {**run, "method": run.get("objective")}
@@ -72,10 +90,10 @@ def surrogate_curves(train_runs, tag=SURROGATE_TAG):
         if meta.get("method") is None or meta.get("backbone") is None:
             warn(f"{run.get('path', '?')}: no objective/backbone; no curve")
             continue
-        logdir = os.path.join(os.path.dirname(run["path"]), "tb")
-        series = read_scalars(logdir).get(tag) if os.path.isdir(logdir) else None
+        run_dir = os.path.dirname(run["path"])
+        series = run_scalars(run_dir).get(tag)
         if not series:
-            warn(f"{logdir}: no {tag} scalars; no curve")
+            warn(f"{run_dir}: no {tag} scalars (tb/ or scalars.csv); no curve")
             continue
         per[(str(meta.get("dataset")), str(meta["backbone"]), method_key(meta))].append(dict(series))
     out = collections.defaultdict(dict)

@@ -166,8 +166,9 @@ def test_registry_flags_and_config_agree():
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd="/", timeout=60)
     assert res.returncode == 0, res.stderr
     choices = json.loads(res.stdout.strip().splitlines()[-1])
-    assert sorted(choices["estimator_xz"]) == sorted(choices["estimator_xa"]) == sorted(
-        e for e in objectives.ESTIMATORS if e != "focal") == sorted(NEW_ESTIMATORS)
+    # T_β also takes the baseline's focal loss ("P&S + structure"); T_ω only the MI bounds
+    assert sorted(choices["estimator_xz"]) == sorted(objectives.ESTIMATORS) == sorted(NEW_ESTIMATORS + ("focal",))
+    assert sorted(choices["estimator_xa"]) == sorted(objectives.XA_ESTIMATORS) == sorted(NEW_ESTIMATORS)
     assert sorted(choices["entities"]) == sorted(slots.ENTITIES)
     assert objectives.critics_of("xza", "infonce", "js") == {"xz": "infonce", "xa": "js"}
     assert objectives.critics_of("bce", "infonce") == {"xz": "focal"}

@@ -156,8 +156,8 @@ def test_crop_flip_views_are_shifted_copies_of_the_padded_image():
 
 
 def test_step_decay_divides_by_ten_at_half_and_three_quarters():
-    sched = train_lib.StepDecay(0.1, [int(10 * 0.5) * 7, int(10 * 0.75) * 7])  # 10 epochs of 7 steps
-    lrs = [float(sched(t)) for t in (0, 34, 35, 51, 52, 69)]
+    sched = train_lib.StepDecay(0.1, [int(10 * 0.5) * 7, int(10 * 0.75) * 7])  # 10 epochs of 7 steps: 35, 49
+    lrs = [float(sched(t)) for t in (0, 34, 35, 48, 49, 69)]
     np.testing.assert_allclose(lrs, [0.1, 0.1, 0.01, 0.01, 0.001, 0.001], rtol=1e-6)
 
 

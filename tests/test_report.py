@@ -48,21 +48,21 @@ def test_summarize_means_stds_and_order(probes):
     overlapping = [str(probes), str(probes / "xza-cifar10-0"), str(probes / "*")]
     assert len(report.collect(overlapping)["probe"]) == len(report.collect([str(probes)])["probe"]) == 10
     rows = report.summarize(report.collect([str(probes)])["probe"])
-    assert [(r.method, r.dataset) for r in rows] == [
-        ("random", "cifar10"), ("supervised", "cifar10"), ("xza", "cifar10"), ("xza", "cifar100")]
+    assert [(r.method, r.dataset) for r in rows] == [  # the paper's Table 1 order
+        ("supervised", "cifar10"), ("random", "cifar10"), ("xza", "cifar10"), ("xza", "cifar100")]
     xza = rows[2]
     assert (xza.backbone, xza.n) == ("conv4", 3)
     assert xza.mean == pytest.approx(0.60, abs=1e-15) and xza.std == pytest.approx(0.10, abs=1e-15)
     assert rows[3].mean == pytest.approx(0.25, abs=1e-15) and rows[3].std == pytest.approx(0.05, abs=1e-15)
-    assert rows[1].n == 1 and rows[1].std is None  # one run: no std
+    assert rows[0].n == 1 and rows[0].std is None  # one run: no std
 
 
 def test_markdown_layout_like_table_1(probes):
     text = report.format_markdown(report.summarize(report.collect([str(probes)])["probe"]))
     lines = text.splitlines()
     assert lines[0] == "| Method | conv4 / cifar10 | conv4 / cifar100 |"
-    assert lines[2] == "| RANDOM | 33.0 ± 2.0 (n=3) | – |"
-    assert lines[3] == "| SUPERVISED | 78.7 (n=1) | – |"
+    assert lines[2] == "| SUPERVISED | 78.7 (n=1) | – |"
+    assert lines[3] == "| RANDOM | 33.0 ± 2.0 (n=3) | – |"
     assert lines[4] == "| I(X,Z,A) | 60.0 ± 10.0 (n=3) | 25.0 ± 5.0 (n=3) |"
 
 
@@ -87,13 +87,20 @@ def test_variants_never_merge_and_bad_records_are_skipped(tmp_path, capsys):
             {**probe("xza", 0.9, 2), "test_accuracy": "n/a", "path": "odd/results.json"}]
     rows = report.summarize(recs)
     assert [(r.method, r.n) for r in rows] == [
-        ("xza", 2), ("xza[entities=slots,estimator_xz=infonce]", 1), ("xza[estimator_xz=infonce]", 1),
-        ("bce", 1), ("zeta", 1)]
+        ("bce", 1), ("xza", 2), ("xza[entities=slots,estimator_xz=infonce]", 1), ("xza[estimator_xz=infonce]", 1),
+        ("zeta", 1)]
     err = capsys.readouterr().err
     assert "old/results.json: no method, backbone; skipped" in err
     assert "odd/results.json: test_accuracy='n/a' is not a number; skipped" in err
     labels = [line.split(" | ")[0][2:] for line in report.format_markdown(rows).splitlines()[2:7]]
-    assert labels == ["I(X,Z,A)", "I(X,Z,A) [slots, infonce]", "I(X,Z,A) [infonce]", "BCE (P&S focal)", "zeta"]
+    assert labels == ["I(X,Z)* (P&S)", "I(X,Z,A)", "I(X,Z,A) [slots, infonce]", "I(X,Z,A) [infonce]", "zeta"]
+    # the options of issue 12 are variants too, with readable labels; the paper's values are hidden
+    rows = report.summarize([probe("xza", 0.5, 0, critic_offset=False, relation_prior="none", mpnn_norm=False),
+                             probe("xza", 0.6, 0, critic_offset=True, relation_prior="usage"),
+                             probe("xz", 0.4, 0)])
+    assert [r.method for r in rows] == ["xz", "xza", "xza[critic_offset=True,relation_prior=usage]"]
+    labels = [line.split(" | ")[0][2:] for line in report.format_markdown(rows).splitlines()[2:5]]
+    assert labels == ["I(X,Z) (NWJ)", "I(X,Z,A)", "I(X,Z,A) [T_ω offset, usage prior]"]
     # encoders trained on different datasets are different rows too
     rows = report.summarize([probe("xz", 0.5, 0), probe("xz", 0.6, 0, train_dataset="shapes")])
     assert [r.method for r in rows] == ["xz[train_dataset=cifar10]", "xz[train_dataset=shapes]"]
