@@ -7,6 +7,10 @@ M_k ∈ {0,1}^{H×W}) and rows i = 1..S of z with masks σ(φ_{n,i}) from :mod:`
 
   saliency     s_{n,i} = 1 − σ(φ_{n,i})  ∈ [0,1]^{H×W}
                (the pixels the optimisation removed to erase what row i knows about x_n).
+               The polarity is settled by oracle encoders (tests/test_interpret_oracle.py): an
+               encoder whose row i reads only object i scores binding > 0.9 with 1 − σ and
+               < 0.5 with σ (the kept pixels, the paper's plots); an encoder that ignores its
+               input scores the chance level with both. ``binding_kept`` (σ) is still reported.
 
   binding      b_{n,i} = max_k Σ(s_{n,i}·M_k) / Σ s_{n,i}
                the share of row i's saliency mass that falls on its single best object;
@@ -31,6 +35,11 @@ import numpy as np
 def saliency(masks):
     """σ(φ) [..., H, W] in [0, 1] → saliency 1 − σ(φ), float64."""
     return 1.0 - np.asarray(masks, np.float64)
+
+
+def kept(masks):
+    """σ(φ) [..., H, W] itself, float64: the other reading of a mask (the pixels it keeps)."""
+    return np.asarray(masks, np.float64)
 
 
 def binding_per_row(sal, instance_masks):

@@ -41,6 +41,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+MASK_OPTIMIZERS = ("adam", "sgd")  # sgd: plain gradient steps (no per-pixel normalisation)
 DEFAULT_STEPS = 2000
 DEFAULT_LEARNING_RATE = 0.05
 DEFAULT_MASK_INIT = 3.0
@@ -84,26 +85,54 @@ def marginal_objective(z_masked, z_clean):
     return total / tf.cast(n - 1, sq.dtype)
 
 
-def make_objective_fn(encoder, pixels, z_clean, fill):
-    """φ [N, S, H, W] → L [N, S] for fixed images ``pixels`` [N, H, W, 3] and codes ``z_clean``."""
+def upsample(phi, size):
+    """Mask logits on a coarse grid [N, S, r, r'] → [N, S, H, W] (bilinear); identity at full size."""
+    n, s, r1, r2 = phi.shape
+    if (r1, r2) == tuple(size):
+        return phi
+    x = tf.reshape(tf.transpose(phi, [0, 2, 3, 1]), [n, r1, r2, s])  # channels = rows
+    x = tf.image.resize(x, size, method="bilinear")  # [N, H, W, S]
+    return tf.transpose(x, [0, 3, 1, 2])  # [N, S, H, W]
+
+
+def total_variation(masks):
+    """Mean absolute difference of neighbouring mask values per mask: [N, S, H, W] → [N, S]."""
+    dy = tf.reduce_mean(tf.abs(masks[:, :, 1:] - masks[:, :, :-1]), axis=[2, 3])
+    dx = tf.reduce_mean(tf.abs(masks[:, :, :, 1:] - masks[:, :, :, :-1]), axis=[2, 3])
+    return dy + dx
+
+
+def make_objective_fn(encoder, pixels, z_clean, fill, tv_weight=0.0, area_weight=0.0):
+    """φ [N, S, r, r'] → L [N, S] for fixed images ``pixels`` [N, H, W, 3] and codes ``z_clean``.
+
+    φ lives on an r×r' grid (r = H: the paper's per-pixel masks) and is upsampled bilinearly.
+    Penalties per mask (beyond the paper, off by default): ``tv_weight``·TV(σ(φ)) favours
+    contiguous masks, ``area_weight``·mean(1 − σ(φ)) favours removing as little as needed.
+    """
     n, h, w = pixels.shape[0], pixels.shape[1], pixels.shape[2]
     s = z_clean.shape[1]
     row_picker = tf.eye(s, dtype=tf.float32)  # [S(mask), S(row)]
 
     def objective(phi):
-        masks = tf.sigmoid(phi)  # [N, S, H, W]
+        masks = tf.sigmoid(upsample(phi, (h, w)))  # [N, S, H, W]
         masked = apply_masks(pixels, masks, fill)  # [N, S, H, W, 3]
         masked = tf.reshape(masked, [n * s, h, w, 3])  # [N·S, H, W, 3]
         z_all = encoder.embed_pixels(masked)  # [N·S, S, D]
         z_all = tf.reshape(z_all, [n, s, s, -1])  # [N, S(mask), S(row), D]
         z_masked = tf.einsum("nijd,ij->nid", z_all, row_picker)  # [N, S, D]: row i under mask i
-        return marginal_objective(z_masked, z_clean)  # [N, S]
+        loss = marginal_objective(z_masked, z_clean)  # [N, S]
+        if tv_weight:
+            loss = loss + tv_weight * total_variation(masks)
+        if area_weight:
+            loss = loss + area_weight * tf.reduce_mean(1.0 - masks, axis=[2, 3])
+        return loss
 
     return objective
 
 
 def optimize_masks(encoder, images_uint8, *, steps=DEFAULT_STEPS, learning_rate=DEFAULT_LEARNING_RATE,
-                   mask_init=DEFAULT_MASK_INIT, seed=0, callback=None, verbose=0):
+                   mask_init=DEFAULT_MASK_INIT, seed=0, callback=None, verbose=0, resolution=None,
+                   tv_weight=0.0, area_weight=0.0, optimizer="adam"):
     """Optimises the masks of Eq. 4 for a batch of images with a frozen encoder.
 
     Args:
@@ -117,6 +146,11 @@ def optimize_masks(encoder, images_uint8, *, steps=DEFAULT_STEPS, learning_rate=
       callback: optional ``callback(step, mean_objective)``, called with the objective before
         each update (step 0..steps−1) and after the last one (step = steps).
       verbose: 1 shows a progress bar with ETA (keras.utils.Progbar), 0 is silent.
+      resolution: side of the grid φ lives on, upsampled bilinearly to H×W (None: H×W, the
+        paper's per-pixel φ).
+      tv_weight, area_weight: the penalties of :func:`make_objective_fn` (0: the paper).
+      optimizer: "adam" (the paper's per-pixel-normalised steps) or "sgd" (plain gradient
+        steps, which move each φ in proportion to its gradient).
     Returns:
       dict with ``masks`` float32 [N, S, H, W] = σ(φ) in [0, 1]; ``objective_per_row`` float32
       [N, S], the final L_{n,i}; ``curve``: [(step, mean objective)] for steps 0..steps.
@@ -130,12 +164,16 @@ def optimize_masks(encoder, images_uint8, *, steps=DEFAULT_STEPS, learning_rate=
     s = int(encoder.num_entities)
     pixels = tf.constant(images_uint8.astype(np.float32))  # [N, H, W, 3]
     z_clean = tf.constant(encoder.embed_pixels(pixels))  # [N, S, D], fixed targets
-    objective = make_objective_fn(encoder, pixels, z_clean, fill_colour(encoder))
+    objective = make_objective_fn(encoder, pixels, z_clean, fill_colour(encoder), tv_weight, area_weight)
+    if optimizer not in MASK_OPTIMIZERS:
+        raise ValueError(f"optimizer {optimizer!r}: choose one of {', '.join(MASK_OPTIMIZERS)}")
+    r1, r2 = (h, w) if resolution is None else (min(int(resolution), h), min(int(resolution), w))
 
     rng = np.random.default_rng(seed)
-    init = mask_init + INIT_NOISE * rng.standard_normal((n, s, h, w))  # [N, S, H, W]
+    init = mask_init + INIT_NOISE * rng.standard_normal((n, s, r1, r2))  # [N, S, r, r']
     phi = tf.Variable(init.astype(np.float32), name="mask_logits")
-    optimizer = keras.optimizers.Adam(learning_rate)
+    optimizer = (keras.optimizers.Adam(learning_rate) if optimizer == "adam"
+                 else keras.optimizers.SGD(learning_rate))
     optimizer.build([phi])
 
     @tf.function
@@ -143,8 +181,8 @@ def optimize_masks(encoder, images_uint8, *, steps=DEFAULT_STEPS, learning_rate=
         with tf.GradientTape() as tape:
             per_row = objective(phi)  # [N, S]
             loss = tf.reduce_sum(per_row)  # φ_{n,i} only reaches L_{n,i}
-        grads = tape.gradient(loss, [phi])
-        optimizer.apply(grads, [phi])
+        grads = tape.gradient(loss, [phi], unconnected_gradients=tf.UnconnectedGradients.ZERO)
+        optimizer.apply(grads, [phi])  # an encoder that ignores its input gives zero gradients
         return tf.reduce_mean(per_row)
 
     curve = []
@@ -160,8 +198,8 @@ def optimize_masks(encoder, images_uint8, *, steps=DEFAULT_STEPS, learning_rate=
     curve.append((steps, float(final.mean())))
     if callback is not None:
         callback(steps, curve[-1][1])
-    return dict(masks=tf.sigmoid(phi).numpy().astype(np.float32), objective_per_row=final.astype(np.float32),
-                curve=curve)
+    masks = tf.sigmoid(upsample(phi, (h, w))).numpy().astype(np.float32)  # [N, S, H, W]
+    return dict(masks=masks, objective_per_row=final.astype(np.float32), curve=curve)
 
 
 # --------------------------------------------------------------------------------------------
