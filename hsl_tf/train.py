@@ -53,6 +53,7 @@ class TrainConfig:
     relation_prior: str = "none"
     prior_weight: float = 1.0
     augment: str = "ssl"
+    crop_scale_min: float | None = None  # None: the dataset's default (shapes 0.6, else 0.08)
     optimizer: str = "adam"
     lr_schedule: str = "constant"
     augmentations: int = 4
@@ -77,6 +78,8 @@ class TrainConfig:
         for flag in ("max_steps", "surrogate_every"):
             if getattr(self, flag) < 0:
                 raise UserError(f"--{flag}={getattr(self, flag)}: must be ≥ 0")
+        if self.crop_scale_min is not None and not 0 < self.crop_scale_min <= 1:
+            raise UserError(f"--crop_scale_min={self.crop_scale_min}: must be in (0, 1]")
         if not self.learning_rate > 0:
             raise UserError(f"--learning_rate={self.learning_rate}: must be positive")
         if self.augmentations < 2 and self.objective != "supervised":
@@ -110,6 +113,13 @@ class StepDecay(keras.optimizers.schedules.LearningRateSchedule):
 
     def get_config(self):
         return {"learning_rate": self.learning_rate, "boundaries": self.boundaries}
+
+
+def crop_scale(cfg, data):
+    """The RandomResizedCrop area range: --crop_scale_min, else the dataset's, else CIFAR's."""
+    if cfg.crop_scale_min is not None:
+        return (cfg.crop_scale_min, 1.0)
+    return tuple(data.augment.get("crop_scale", augment.CROP_SCALE))
 
 
 def make_optimizer(cfg, steps_per_epoch):
@@ -266,7 +276,8 @@ def train(cfg: TrainConfig, strategy=None, log=None):
     if start < total_steps:
         ds = pipeline.train_dataset(data.train_images, data.train_labels, batch_size=cfg.batch_size,
                                     num_views=cfg.augmentations, mean=data.mean, std=data.std, seed=cfg.seed,
-                                    start_step=start, steps_per_epoch=steps_per_epoch, policy=cfg.augment)
+                                    start_step=start, steps_per_epoch=steps_per_epoch, policy=cfg.augment,
+                                    crop_scale=crop_scale(cfg, data))
         if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
             history = custom_loop(model, ds, strategy, callbacks, total_steps)
         else:
@@ -284,7 +295,7 @@ def train(cfg: TrainConfig, strategy=None, log=None):
         "train_seconds": round(time.time() - t0, 2), "weights_checksum": weights_checksum(model),
         "images_per_s": (round(sum(scalars.images_per_s) / len(scalars.images_per_s), 1)
                          if scalars.images_per_s else None),
-        **host.git_commit(), "execution": execution,
+        "crop_scale": list(crop_scale(cfg, data)), **host.git_commit(), "execution": execution,
     }
     results.update({k: float(v[-1]) for k, v in history.items() if not k.startswith("batch/")})
     if surrogate.history:

@@ -65,16 +65,17 @@ def _as_seed(seed) -> tf.Tensor:
     return tf.cast(tf.convert_to_tensor(seed), tf.int32)
 
 
-def sample_crop_boxes(seed, n) -> tf.Tensor:
+def sample_crop_boxes(seed, n, scale_range=CROP_SCALE) -> tf.Tensor:
     """RandomResizedCrop boxes, float32 [n, 4] as normalised (y1, x1, y2, x2) in [0, 1].
 
     Args:
       seed: int32 [2].
       n: number of boxes (int or scalar tensor).
+      scale_range: (lo, hi) of the crop's area fraction (a dataset may choose its own).
     """
     seeds = tf.random.experimental.stateless_split(_as_seed(seed), num=4)  # [4, 2]
     shape = _vec_shape(n)
-    scale = tf.random.stateless_uniform(shape, seeds[0], *CROP_SCALE)  # [n]
+    scale = tf.random.stateless_uniform(shape, seeds[0], *scale_range)  # [n]
     log_ratio = tf.random.stateless_uniform(
         shape, seeds[1], math.log(CROP_RATIO[0]), math.log(CROP_RATIO[1]))  # [n]
     ratio = tf.exp(log_ratio)
@@ -171,7 +172,7 @@ def _standardize(x: tf.Tensor, mean, std) -> tf.Tensor:
 
 
 def augment_views(images, seed, num_views: int, mean: Sequence[float],
-                  std: Sequence[float]) -> tf.Tensor:
+                  std: Sequence[float], crop_scale=CROP_SCALE) -> tf.Tensor:
     """K augmented views of every image.
 
     Args:
@@ -179,6 +180,7 @@ def augment_views(images, seed, num_views: int, mean: Sequence[float],
       seed: int32 [2] (tensor or pair of ints).
       num_views: V >= 1.
       mean, std: per-channel statistics in [0, 1] pixel units.
+      crop_scale: (lo, hi) area fraction of RandomResizedCrop (CIFAR: 0.08-1).
     Returns:
       float32 [B, V, H, W, 3]; view v of image b is ``out[b, v]``.
     """
@@ -186,7 +188,7 @@ def augment_views(images, seed, num_views: int, mean: Sequence[float],
     b, h, w = _dim(images, 0), _dim(images, 1), _dim(images, 2)
     n = b * num_views
     seeds = tf.random.experimental.stateless_split(_as_seed(seed), num=4)  # [4, 2]
-    boxes = sample_crop_boxes(seeds[0], n)  # [N, 4] (y1, x1, y2, x2)
+    boxes = sample_crop_boxes(seeds[0], n, crop_scale)  # [N, 4] (y1, x1, y2, x2)
     flip = _bernoulli(seeds[1], n, FLIP_PROB)[:, None]  # [N, 1]
     # a box with x1 > x2 makes crop_and_resize sample the crop mirrored: the flip is free
     boxes = tf.where(flip, tf.gather(boxes, [0, 3, 2, 1], axis=1), boxes)
@@ -203,14 +205,15 @@ def augment_views(images, seed, num_views: int, mean: Sequence[float],
 
 
 def crop_flip_views(images, seed, num_views: int, mean: Sequence[float], std: Sequence[float],
-                    padding: int = 4) -> tf.Tensor:
+                    crop_scale=None, padding: int = 4) -> tf.Tensor:
     """The supervised baseline's augmentation (P&S ``standard``): RandomCrop(H, padding=4) + flip.
 
     Each view zero-pads the image by ``padding`` pixels on every side, takes an H×W crop at an
     integer offset ~ U{0..2·padding} in each direction, and flips it horizontally with p = 0.5.
     Crops are exact pixel copies (one ``crop_and_resize`` on pixel-aligned boxes).
 
-    Args/returns as :func:`augment_views`: uint8 [B, H, W, 3] → float32 [B, V, H, W, 3].
+    Args/returns as :func:`augment_views` (``crop_scale`` does not apply): uint8 [B, H, W, 3] →
+    float32 [B, V, H, W, 3].
     """
     images = tf.convert_to_tensor(images)
     b, h, w = _dim(images, 0), _dim(images, 1), _dim(images, 2)

@@ -49,6 +49,8 @@ class DatasetSplits:
       train_labels, test_labels: int64 [n], in [0, C).
       train_masks, test_masks: uint8 [n, 4, H, W] instance masks, or None.
       class_names: C names, index = label.
+      augment: the dataset's own augmentation defaults (e.g. ``{"crop_scale": (0.6, 1.0)}``);
+        empty: the CIFAR defaults of :mod:`hsl_tf.data.augment`.
     """
 
     name: str
@@ -63,6 +65,7 @@ class DatasetSplits:
     train_masks: Optional[np.ndarray]
     test_masks: Optional[np.ndarray]
     class_names: list
+    augment: dict = dataclasses.field(default_factory=dict)
 
 
 def _unknown(name: str) -> UserError:
@@ -146,7 +149,7 @@ def _load_shapes(image_size, train_examples, test_examples, seed) -> DatasetSpli
         train_images=train["images"], train_labels=train["labels"],
         test_images=test["images"], test_labels=test["labels"],
         train_masks=train["masks"], test_masks=test["masks"],
-        class_names=list(shapes_lib.CLASS_NAMES))
+        class_names=list(shapes_lib.CLASS_NAMES), augment=dict(shapes_lib.AUGMENT))
 
 
 # --------------------------------------------------------------------------------------------

@@ -74,7 +74,8 @@ def index_batches(n: int, *, batch_size: int, seed: int, start_step: int = 0,
 def train_dataset(images: np.ndarray, labels: np.ndarray, *, batch_size: int, num_views: int,
                   mean: Sequence[float], std: Sequence[float], seed: int, start_step: int = 0,
                   steps_per_epoch: Optional[int] = None,
-                  deterministic: bool = True, policy: str = "ssl") -> tf.data.Dataset:
+                  deterministic: bool = True, policy: str = "ssl",
+                  crop_scale: Sequence[float] = augment.CROP_SCALE) -> tf.data.Dataset:
     """Infinite stream of augmented multi-view batches (see the module docstring).
 
     Args:
@@ -103,7 +104,7 @@ def train_dataset(images: np.ndarray, labels: np.ndarray, *, batch_size: int, nu
 
     def make_batch(step, idx):
         batch = tf.gather(images_t, idx)  # [B, H, W, 3] uint8
-        views = augment_fn(batch, step_seed(seed, step), num_views, mean, std)
+        views = augment_fn(batch, step_seed(seed, step), num_views, mean, std, tuple(crop_scale))
         return {"views": views, "labels": tf.gather(labels_t, idx)}  # [B, V, H, W, 3], [B]
 
     ds = index.map(make_batch, num_parallel_calls=tf.data.AUTOTUNE,
