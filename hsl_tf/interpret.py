@@ -43,7 +43,10 @@ import tensorflow as tf
 
 MASK_OPTIMIZERS = ("adam", "sgd")  # sgd: plain gradient steps (no per-pixel normalisation)
 DEFAULT_STEPS = 2000
-DEFAULT_LEARNING_RATE = 0.05
+# Per optimizer. Adam: the paper's kind of step. SGD: steps on the objective divided by its
+# initial value, so one learning rate fits encoders whose codes have any scale.
+DEFAULT_LEARNING_RATES = {"adam": 0.05, "sgd": 40.0}
+DEFAULT_LEARNING_RATE = DEFAULT_LEARNING_RATES["adam"]
 DEFAULT_MASK_INIT = 3.0
 DEFAULT_NUM_IMAGES = 64
 INIT_NOISE = 0.01
@@ -130,7 +133,7 @@ def make_objective_fn(encoder, pixels, z_clean, fill, tv_weight=0.0, area_weight
     return objective
 
 
-def optimize_masks(encoder, images_uint8, *, steps=DEFAULT_STEPS, learning_rate=DEFAULT_LEARNING_RATE,
+def optimize_masks(encoder, images_uint8, *, steps=DEFAULT_STEPS, learning_rate=None,
                    mask_init=DEFAULT_MASK_INIT, seed=0, callback=None, verbose=0, resolution=None,
                    tv_weight=0.0, area_weight=0.0, optimizer="adam"):
     """Optimises the masks of Eq. 4 for a batch of images with a frozen encoder.
@@ -140,7 +143,8 @@ def optimize_masks(encoder, images_uint8, *, steps=DEFAULT_STEPS, learning_rate=
         ``config["mean"]`` in [0, 1] units, ``num_entities`` = S).
       images_uint8: uint8 [N, H, W, 3], N ≥ 2 (the marginal is estimated from the other images).
       steps: Adam steps (the paper: 20,000).
-      learning_rate: Adam learning rate.
+      learning_rate: step size (None: ``DEFAULT_LEARNING_RATES[optimizer]``); with "sgd" it
+        applies to the objective divided by its initial mean (scale-free).
       mask_init: initial φ (before the small seeded noise); 3.0 gives σ(φ) ≈ 0.95.
       seed: seed of the initial noise.
       callback: optional ``callback(step, mean_objective)``, called with the objective before
@@ -172,6 +176,12 @@ def optimize_masks(encoder, images_uint8, *, steps=DEFAULT_STEPS, learning_rate=
     rng = np.random.default_rng(seed)
     init = mask_init + INIT_NOISE * rng.standard_normal((n, s, r1, r2))  # [N, S, r, r']
     phi = tf.Variable(init.astype(np.float32), name="mask_logits")
+    if learning_rate is None:
+        learning_rate = DEFAULT_LEARNING_RATES[optimizer]
+    scale = 1.0
+    if optimizer == "sgd":  # plain steps on L / L_init: the step does not depend on the code's scale
+        scale = 1.0 / max(float(tf.reduce_mean(objective(phi))), 1e-12)
+    learning_rate = float(learning_rate)
     optimizer = (keras.optimizers.Adam(learning_rate) if optimizer == "adam"
                  else keras.optimizers.SGD(learning_rate))
     optimizer.build([phi])
@@ -180,7 +190,7 @@ def optimize_masks(encoder, images_uint8, *, steps=DEFAULT_STEPS, learning_rate=
     def step():
         with tf.GradientTape() as tape:
             per_row = objective(phi)  # [N, S]
-            loss = tf.reduce_sum(per_row)  # φ_{n,i} only reaches L_{n,i}
+            loss = scale * tf.reduce_sum(per_row)  # φ_{n,i} only reaches L_{n,i}
         grads = tape.gradient(loss, [phi], unconnected_gradients=tf.UnconnectedGradients.ZERO)
         optimizer.apply(grads, [phi])  # an encoder that ignores its input gives zero gradients
         return tf.reduce_mean(per_row)

@@ -58,7 +58,8 @@ def scenes(n=8, seed=0):
 
 def run(encoder, **kw):
     images, objects = scenes()
-    out = interpret.optimize_masks(Handle(encoder), images, steps=kw.pop("steps", 300), learning_rate=0.1,
+    kw.setdefault("learning_rate", 0.1 if kw.get("optimizer", "adam") == "adam" else None)
+    out = interpret.optimize_masks(Handle(encoder), images, steps=kw.pop("steps", 300),
                                    mask_init=kw.pop("mask_init", 5.0), seed=0, **kw)
     masks = out["masks"]  # [N, S, H, W]
     removed = binding.binding_per_row(binding.saliency(masks), objects)  # [N, S]
@@ -108,9 +109,11 @@ def test_mask_options_keep_the_oracle_answer(kw):
 
 def test_plain_gradient_steps_keep_the_oracle_answer():
     images, objects = scenes()
-    out = interpret.optimize_masks(Handle(OracleEncoder()), images, steps=300, learning_rate=300.0, mask_init=5.0,
-                                   optimizer="sgd")
-    assert binding.binding(binding.saliency(out["masks"]), objects) > 0.8
+    # bin/interpret's defaults: φ₀ = 3, the default sgd step. The untouched background keeps the
+    # initial saliency 1 − σ(3) ≈ 0.047 per pixel, which caps this binding near 0.83.
+    out = interpret.optimize_masks(Handle(OracleEncoder()), images, steps=300, mask_init=3.0, optimizer="sgd")
+    assert binding.binding(binding.saliency(out["masks"]), objects) > 0.75
+    assert out["curve"][-1][1] < 0.55 * out["curve"][0][1]  # at the floor (≈ 0.26 of 0.49)
 
 
 def test_upsample_and_total_variation_closed_forms():
