@@ -334,7 +334,34 @@ def write_interpret_csv(tables, path):
 
 
 # ---------------------------------------------------------------------------------------------
-# Fig. 3
+# One row per training run (the screen of issue 12): probe, surrogate curve, relation usage
+
+
+def runs_table(records):
+    """Markdown: per training run with a probe below it, the probe accuracy, the surrogate
+    accuracy's peak (and its step) and final value, and the final relation-usage entropy."""
+    from hsl_tf.curves import run_scalars
+
+    probes = {os.path.dirname(os.path.dirname(r["path"])): r for r in records["probe"]}
+    body = []
+    for run in sorted(records["train"], key=lambda r: r["path"]):
+        run_dir = os.path.dirname(run["path"])
+        probe = probes.get(run_dir)
+        if probe is None or "step" not in run:
+            continue
+        scalars = run_scalars(run_dir)
+        sur = scalars.get(SURROGATE_TAG, [])
+        peak = max(sur, key=lambda sv: sv[1]) if sur else None
+        ent = scalars.get("train/usage_entropy", [])
+        body.append([os.path.basename(run_dir), f"{100 * probe['test_accuracy']:.1f}",
+                     f"{100 * peak[1]:.1f} (step {peak[0]})" if peak else "–",
+                     f"{100 * sur[-1][1]:.1f}" if sur else "–",
+                     f"{ent[-1][1]:.3f}" if ent else "–",
+                     f"{run['relation_collapsed_fraction']:.2f}" if "relation_collapsed_fraction" in run else "–",
+                     f"{run.get('train_seconds', float('nan')):.0f}"])
+    header = ["run", "probe test acc. (%)", "surrogate peak (%)", "surrogate final (%)", "usage entropy (final)",
+              "collapsed fraction", "train s"]
+    return _md_table(header, body) + "\n" if body else ""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -369,6 +396,11 @@ def write_report(dirs, out_dir, records=None):
             f.write(format_interpret(tables))
         written["binding_csv"] = os.path.join(out_dir, "binding.csv")
         write_interpret_csv(tables, written["binding_csv"])
+    runs_md = runs_table(records)
+    if runs_md:
+        written["runs_md"] = os.path.join(out_dir, "runs.md")
+        with open(written["runs_md"], "w") as f:
+            f.write(runs_md)
     from hsl_tf import curves as curves_lib  # Fig. 3 (imports this module's helpers)
 
     curves = curves_lib.surrogate_curves(records["train"]) if records["train"] else {}

@@ -26,7 +26,7 @@ def test_pipeline_runs_every_stage_and_states_the_comparisons(tmp_path):
     words = "beats" if gap > 0 else ("ties with" if gap == 0 else "is below")
     assert f"xza {words} random by {abs(100 * (summary['probe_test_accuracy'] - summary['random_test_accuracy'])):.1f} points" in out
     assert "xza" in acc and "bce" in acc and "random encoder" in acc
-    assert re.search(r"xza's masks (beats|ties with|is below) the random encoder's by \d\.\d{3} in binding", out)
+    assert re.search(r"xza's binding (beats|ties with|is below) the random encoder's by \d\.\d{3}", out)
     it = json.load(open(tmp_path / "interpret" / "results.json"))
     assert it["mask_resolution"] == 8 and "binding_kept" in it
     for stage in ("train", "train-baseline", "probe-main", "probe-baseline", "probe-random", "interpret"):
