@@ -294,8 +294,9 @@ def test_cifar_offline_fails_fast(tmp_path):
 def test_shapes_dataset_splits():
     d = datasets.load_dataset("shapes", train_examples=50, test_examples=20, seed=2)
     assert d.train_images.shape == (50, 32, 32, 3) and d.test_images.shape == (20, 32, 32, 3)
-    assert d.train_masks.shape == (50, 4, 32, 32) and d.num_classes == 10
+    assert d.train_masks.shape == (50, 2, 32, 32) and d.num_classes == 10
     assert len(d.class_names) == 10 and d.image_size == (32, 32)
+    assert d.augment == {"crop_scale": (0.6, 1.0)}  # the dataset's own augmentation default
     np.testing.assert_allclose(d.mean, d.train_images.reshape(-1, 3).mean(0) / 255, atol=1e-9)
 
 

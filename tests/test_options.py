@@ -171,3 +171,17 @@ def test_make_optimizer_sgd_momentum_and_schedule():
                                rtol=1e-6)
     with pytest.raises(UserError, match="--optimizer"):
         train_lib.TrainConfig(workdir="/tmp/unused", optimizer="rmsprop").validate()
+
+
+def test_crop_scale_bounds_the_crop_area():
+    """With area fraction s ≥ 0.6 and ratio in [3/4, 4/3], clipping to the image keeps area ≥ 0.6."""
+    for scale, lo in (((0.6, 1.0), 0.6), (augment.CROP_SCALE, 0.0)):
+        boxes = augment.sample_crop_boxes([5, 6], 4000, scale).numpy()
+        area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+        assert area.min() >= lo - 1e-6 and area.max() <= 1.0 + 1e-6
+    wide = augment.sample_crop_boxes([5, 6], 4000).numpy()
+    assert ((wide[:, 2] - wide[:, 0]) * (wide[:, 3] - wide[:, 1])).min() < 0.2  # CIFAR's 0.08-1 is wider
+    images = np.random.default_rng(0).integers(0, 256, [2, 8, 8, 3], dtype=np.uint8)
+    a = augment.augment_views(images, [1, 2], 2, (0, 0, 0), (1, 1, 1), crop_scale=(0.6, 1.0)).numpy()
+    b = augment.augment_views(images, [1, 2], 2, (0, 0, 0), (1, 1, 1)).numpy()
+    assert not np.allclose(a, b)
