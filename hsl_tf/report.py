@@ -367,6 +367,37 @@ def runs_table(records):
 # ---------------------------------------------------------------------------------------------
 
 
+README_BEGIN = "<!-- table1:begin (bin/report results/cpu --readme=README.md) -->"
+README_END = "<!-- table1:end -->"
+
+
+def update_readme(path, table_md):
+    """Replaces the text between README_BEGIN and README_END in ``path`` with ``table_md``."""
+    try:
+        with open(path) as f:
+            text = f.read()
+    except OSError as err:
+        raise UserError(f"--readme={path}: cannot read ({err.strerror})") from None
+    start, end = text.find(README_BEGIN), text.find(README_END)
+    if start < 0 or end < start:
+        raise UserError(f"--readme={path}: no '{README_BEGIN}' ... '{README_END}' block")
+    text = text[:start + len(README_BEGIN)] + "\n" + table_md.rstrip("\n") + "\n" + text[end:]
+    tmp = f"{path}.tmp-{os.getpid()}"
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def readme_block(path):
+    """The text between the README's Table 1 markers (None if there is no such block)."""
+    with open(path) as f:
+        text = f.read()
+    start, end = text.find(README_BEGIN), text.find(README_END)
+    if start < 0 or end < start:
+        return None
+    return text[start + len(README_BEGIN):end].strip("\n")
+
+
 def write_report(dirs, out_dir, records=None):
     """Reads ``dirs`` and writes the tables and curves into ``out_dir``. Returns ``{name: path}``.
 

@@ -2,7 +2,6 @@
 README's Table 1 block and the committed Fig. 3 curve CSV exactly."""
 
 import os
-import re
 
 import pytest
 
@@ -10,21 +9,22 @@ from hsl_tf import report
 from tests.helpers import ROOT
 
 RESULTS = os.path.join(ROOT, "results", "cpu")
-BEGIN, END = "<!-- table1:begin (bin/report results/cpu) -->", "<!-- table1:end -->"
+README = os.path.join(ROOT, "README.md")
 
 
-def _readme_block():
-    text = open(os.path.join(ROOT, "README.md")).read()
-    m = re.search(re.escape(BEGIN) + r"\n(.*?)" + re.escape(END), text, re.S)
-    assert m, "README.md lacks the Table 1 block markers"
-    return m.group(1)
+def test_update_readme_replaces_only_the_block(tmp_path):
+    path = tmp_path / "README.md"
+    path.write_text(f"intro\n{report.README_BEGIN}\nold table\n{report.README_END}\noutro\n")
+    report.update_readme(str(path), "| new |\n|---|\n")
+    assert path.read_text() == f"intro\n{report.README_BEGIN}\n| new |\n|---|\n{report.README_END}\noutro\n"
+    assert report.readme_block(str(path)) == "| new |\n|---|"
 
 
 @pytest.mark.skipif(not os.path.isdir(RESULTS), reason="no committed results/cpu yet")
 def test_readme_table_1_is_the_report_of_the_committed_results(tmp_path):
     written = report.write_report([RESULTS], str(tmp_path))
     table = open(written["table_md"]).read()
-    assert _readme_block().strip() == table.strip()
+    assert report.readme_block(README) == table.strip("\n")
     # Fig. 3: the committed curve CSV is what the report computes from the committed scalars
     committed = os.path.join(RESULTS, "surrogate.csv")
     assert open(written["curves_csv"]).read() == open(committed).read()
