@@ -238,3 +238,17 @@ def test_cli_errors_are_one_line(tmp_path):
         res = run_cli(*args)
         assert res.returncode == 2 and res.stdout == ""
         assert len(res.stderr.strip().splitlines()) == 1 and needle in res.stderr, res.stderr
+
+
+def test_runs_table_reads_kept_scalars(tmp_path):
+    """One row per training run with a probe: surrogate peak/final and usage entropy from scalars.csv."""
+    run = tmp_path / "xza-s0"
+    write_json(str(run / "flags.json"), {"objective": "xza", "backbone": "conv4", "dataset": "cifar10"})
+    write_json(str(run / "results.json"), {"stage": "train", "objective": "xza", "backbone": "conv4", "step": 300,
+                                           "train_seconds": 12.0, "relation_collapsed_fraction": 0.25})
+    write_json(str(run / "probe" / "results.json"), probe("xza", 0.4321, 0))
+    (run / "scalars.csv").write_text("tag,step,value\nsurrogate/train_accuracy,100,0.2\n"
+                                     "surrogate/train_accuracy,200,0.3\nsurrogate/train_accuracy,300,0.25\n"
+                                     "train/usage_entropy,300,0.5\n")
+    table = report.runs_table(report.collect([str(tmp_path)]))
+    assert "| xza-s0 | 43.2 | 30.0 (step 200) | 25.0 | 0.500 | 0.25 | 12 |" in table
