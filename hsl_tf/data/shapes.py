@@ -87,8 +87,16 @@ def label_of(kinds) -> np.ndarray:
 
 
 def _place(rng: np.random.Generator, n: int, size: int):
-    """Radii and centres of two objects per scene, boxes ≥ _MIN_GAP px apart: int64 [n, 2] each."""
+    """Radii and centres of two objects per scene, boxes ≥ _MIN_GAP px apart: int64 [n, 2] each.
+
+    Two objects fit side by side only if size ≥ 2·(r₀ + r₁) + 2 + _MIN_GAP; radii that cannot
+    (only in images below 32 px) are redrawn first, so the rejection loop always ends.
+    """
     radius = rng.integers(MIN_RADIUS, MAX_RADIUS + 1, size=(n, 2))
+    unfit = 2 * radius.sum(axis=1) + 2 + _MIN_GAP > size
+    while unfit.any():
+        radius[unfit] = rng.integers(MIN_RADIUS, MAX_RADIUS + 1, size=(int(unfit.sum()), 2))
+        unfit = 2 * radius.sum(axis=1) + 2 + _MIN_GAP > size
     cy = np.zeros((n, 2), np.int64)
     cx = np.zeros((n, 2), np.int64)
     todo = np.arange(n)
