@@ -353,14 +353,16 @@ def runs_table(records):
         sur = scalars.get(SURROGATE_TAG, [])
         peak = max(sur, key=lambda sv: sv[1]) if sur else None
         ent = scalars.get("train/usage_entropy", [])
+        bxa = scalars.get("train/bound_xa", [])
         body.append([os.path.basename(run_dir), f"{100 * probe['test_accuracy']:.1f}",
                      f"{100 * peak[1]:.1f} (step {peak[0]})" if peak else "–",
                      f"{100 * sur[-1][1]:.1f}" if sur else "–",
                      f"{ent[-1][1]:.3f}" if ent else "–",
+                     f"{sum(v for _, v in bxa[-10:]) / len(bxa[-10:]):.3f}" if bxa else "–",
                      f"{run['relation_collapsed_fraction']:.2f}" if "relation_collapsed_fraction" in run else "–",
                      f"{run.get('train_seconds', float('nan')):.0f}"])
     header = ["run", "probe test acc. (%)", "surrogate peak (%)", "surrogate final (%)", "usage entropy (final)",
-              "collapsed fraction", "train s"]
+              "bound_xa (last 10 logs)", "collapsed fraction", "train s"]
     return _md_table(header, body) + "\n" if body else ""
 
 
