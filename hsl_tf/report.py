@@ -373,17 +373,18 @@ README_BEGIN = "<!-- table1:begin (bin/report results/cpu --readme=README.md) --
 README_END = "<!-- table1:end -->"
 
 
-def update_readme(path, table_md):
-    """Replaces the text between README_BEGIN and README_END in ``path`` with ``table_md``."""
+def update_readme(path, table_md, begin=README_BEGIN, end_marker=README_END):
+    """Replaces the text between ``begin`` and ``end_marker`` (the Table 1 markers by default)
+    in ``path`` with ``table_md``."""
     try:
         with open(path) as f:
             text = f.read()
     except OSError as err:
         raise UserError(f"--readme={path}: cannot read ({err.strerror})") from None
-    start, end = text.find(README_BEGIN), text.find(README_END)
+    start, end = text.find(begin), text.find(end_marker)
     if start < 0 or end < start:
-        raise UserError(f"--readme={path}: no '{README_BEGIN}' ... '{README_END}' block")
-    text = text[:start + len(README_BEGIN)] + "\n" + table_md.rstrip("\n") + "\n" + text[end:]
+        raise UserError(f"--readme={path}: no '{begin}' ... '{end_marker}' block")
+    text = text[:start + len(begin)] + "\n" + table_md.rstrip("\n") + "\n" + text[end:]
     tmp = f"{path}.tmp-{os.getpid()}"
     with open(tmp, "w") as f:
         f.write(text)
