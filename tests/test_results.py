@@ -31,3 +31,12 @@ def test_readme_table_1_is_the_report_of_the_committed_results(tmp_path):
         assert open(written["curves_csv"]).read() == open(committed).read()
         for png in written["curves"]:
             assert os.path.isfile(os.path.join(RESULTS, os.path.basename(png)))
+
+
+def test_readme_screen_block_is_the_report_of_the_committed_screen(tmp_path):
+    written = report.write_report([os.path.join(ROOT, "results", "screen")], str(tmp_path))
+    expected = open(written["table_md"]).read().rstrip() + "\n\n" + open(written["runs_md"]).read()
+    text = open(README).read()
+    begin, end = "<!-- screen:begin -->", "<!-- screen:end -->"
+    block = text[text.index(begin) + len(begin):text.index(end)].strip("\n")
+    assert block == expected.strip("\n")
