@@ -18,7 +18,7 @@ from hsl_tf import export, linear
 from hsl_tf.data import datasets
 from hsl_tf.errors import UserError
 from hsl_tf import host
-from hsl_tf.train import prepare_workdir, write_json
+from hsl_tf.rundir import prepare_workdir, write_json
 
 
 class Classifier:

@@ -385,10 +385,10 @@ def update_readme(path, table_md, begin=README_BEGIN, end_marker=README_END):
     if start < 0 or end < start:
         raise UserError(f"--readme={path}: no '{begin}' ... '{end_marker}' block")
     text = text[:start + len(begin)] + "\n" + table_md.rstrip("\n") + "\n" + text[end:]
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w") as f:
+    from hsl_tf.rundir import atomic_open
+
+    with atomic_open(path) as f:
         f.write(text)
-    os.replace(tmp, path)
 
 
 def readme_block(path):

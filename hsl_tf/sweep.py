@@ -117,14 +117,14 @@ def write_scalars_csv(logdir, path):
     """Every scalar of the run's TensorBoard events as ``tag, step, value`` rows."""
     from hsl_tf.curves import read_scalars
 
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w", newline="") as f:
+    from hsl_tf.rundir import atomic_open
+
+    with atomic_open(path, newline="") as f:
         w = csv.writer(f)
         w.writerow(["tag", "step", "value"])
         for tag, series in read_scalars(logdir).items():
             for step, value in series:
                 w.writerow([tag, step, repr(float(value))])
-    os.replace(tmp, path)
 
 
 def keep_records(cell, root, results):

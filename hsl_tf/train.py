@@ -17,6 +17,7 @@ import keras
 
 from hsl_tf import callbacks as cb
 from hsl_tf import distribute, encoders, export, host
+from hsl_tf.rundir import prepare_workdir, write_json
 from hsl_tf.data import augment, datasets, pipeline
 from hsl_tf.errors import UserError
 from hsl_tf.model import HSLModel, ModelConfig
@@ -130,24 +131,6 @@ def make_optimizer(cfg, steps_per_epoch):
     if cfg.optimizer == "sgd":
         return keras.optimizers.SGD(lr, momentum=0.9)
     return keras.optimizers.Adam(lr)
-
-
-def prepare_workdir(path, flag="--workdir"):
-    """Creates ``path`` and checks that it is writable."""
-    try:
-        os.makedirs(path, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=path):
-            pass
-    except OSError as err:
-        raise UserError(f"{flag}={path}: not writable ({err.strerror})") from None
-
-
-def write_json(path, obj):
-    """Writes JSON atomically (temp file + rename), so a crash never leaves half a file."""
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w") as f:
-        json.dump(obj, f, indent=1, sort_keys=True)
-    os.replace(tmp, path)
 
 
 def execution_path(cfg, strategy):
