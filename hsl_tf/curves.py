@@ -11,8 +11,8 @@ import glob
 import os
 import re
 
-from hsl_tf.report import (EXTRA_COLORS, METHOD_COLORS, SURROGATE_TAG, _labels, _method_sort, method_key,
-                           warn)
+from hsl_tf.report import (EXTRA_COLORS, METHOD_COLORS, SURROGATE_TAG, _labels, _md_table, _method_sort,
+                           method_key, warn)
 
 
 def read_scalars(logdir):
@@ -153,3 +153,33 @@ def write_curves_csv(curves, path):
                 steps, mean, std, n = methods[method]
                 for s, m, sd in zip(steps, mean, std):
                     w.writerow([dataset, backbone, method, int(s), repr(float(m)), repr(float(sd)), n])
+
+
+# One row per training run (the screen of issue 12): probe, surrogate curve, relation usage
+
+
+def runs_table(records):
+    """Markdown: per training run with a probe below it, the probe accuracy, the surrogate
+    accuracy's peak (and its step) and final value, and the final relation-usage entropy."""
+    probes = {os.path.dirname(os.path.dirname(r["path"])): r for r in records["probe"]}
+    body = []
+    for run in sorted(records["train"], key=lambda r: r["path"]):
+        run_dir = os.path.dirname(run["path"])
+        probe = probes.get(run_dir)
+        if probe is None or "step" not in run:
+            continue
+        scalars = run_scalars(run_dir)
+        sur = scalars.get(SURROGATE_TAG, [])
+        peak = max(sur, key=lambda sv: sv[1]) if sur else None
+        ent = scalars.get("train/usage_entropy", [])
+        bxa = scalars.get("train/bound_xa", [])
+        body.append([os.path.basename(run_dir), f"{100 * probe['test_accuracy']:.1f}",
+                     f"{100 * peak[1]:.1f} (step {peak[0]})" if peak else "–",
+                     f"{100 * sur[-1][1]:.1f}" if sur else "–",
+                     f"{ent[-1][1]:.3f}" if ent else "–",
+                     f"{sum(v for _, v in bxa[-10:]) / len(bxa[-10:]):.3f}" if bxa else "–",
+                     f"{run['relation_collapsed_fraction']:.2f}" if "relation_collapsed_fraction" in run else "–",
+                     f"{run.get('train_seconds', float('nan')):.0f}"])
+    header = ["run", "probe test acc. (%)", "surrogate peak (%)", "surrogate final (%)", "usage entropy (final)",
+              "bound_xa (last 10 logs)", "collapsed fraction", "train s"]
+    return _md_table(header, body) + "\n" if body else ""

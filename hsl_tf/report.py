@@ -334,71 +334,6 @@ def write_interpret_csv(tables, path):
 
 
 # ---------------------------------------------------------------------------------------------
-# One row per training run (the screen of issue 12): probe, surrogate curve, relation usage
-
-
-def runs_table(records):
-    """Markdown: per training run with a probe below it, the probe accuracy, the surrogate
-    accuracy's peak (and its step) and final value, and the final relation-usage entropy."""
-    from hsl_tf.curves import run_scalars
-
-    probes = {os.path.dirname(os.path.dirname(r["path"])): r for r in records["probe"]}
-    body = []
-    for run in sorted(records["train"], key=lambda r: r["path"]):
-        run_dir = os.path.dirname(run["path"])
-        probe = probes.get(run_dir)
-        if probe is None or "step" not in run:
-            continue
-        scalars = run_scalars(run_dir)
-        sur = scalars.get(SURROGATE_TAG, [])
-        peak = max(sur, key=lambda sv: sv[1]) if sur else None
-        ent = scalars.get("train/usage_entropy", [])
-        bxa = scalars.get("train/bound_xa", [])
-        body.append([os.path.basename(run_dir), f"{100 * probe['test_accuracy']:.1f}",
-                     f"{100 * peak[1]:.1f} (step {peak[0]})" if peak else "–",
-                     f"{100 * sur[-1][1]:.1f}" if sur else "–",
-                     f"{ent[-1][1]:.3f}" if ent else "–",
-                     f"{sum(v for _, v in bxa[-10:]) / len(bxa[-10:]):.3f}" if bxa else "–",
-                     f"{run['relation_collapsed_fraction']:.2f}" if "relation_collapsed_fraction" in run else "–",
-                     f"{run.get('train_seconds', float('nan')):.0f}"])
-    header = ["run", "probe test acc. (%)", "surrogate peak (%)", "surrogate final (%)", "usage entropy (final)",
-              "bound_xa (last 10 logs)", "collapsed fraction", "train s"]
-    return _md_table(header, body) + "\n" if body else ""
-
-
-# ---------------------------------------------------------------------------------------------
-
-
-README_BEGIN = "<!-- table1:begin (bin/report results/cpu --readme=README.md) -->"
-README_END = "<!-- table1:end -->"
-
-
-def update_readme(path, table_md, begin=README_BEGIN, end_marker=README_END):
-    """Replaces the text between ``begin`` and ``end_marker`` (the Table 1 markers by default)
-    in ``path`` with ``table_md``."""
-    try:
-        with open(path) as f:
-            text = f.read()
-    except OSError as err:
-        raise UserError(f"--readme={path}: cannot read ({err.strerror})") from None
-    start, end = text.find(begin), text.find(end_marker)
-    if start < 0 or end < start:
-        raise UserError(f"--readme={path}: no '{begin}' ... '{end_marker}' block")
-    text = text[:start + len(begin)] + "\n" + table_md.rstrip("\n") + "\n" + text[end:]
-    from hsl_tf.rundir import atomic_open
-
-    with atomic_open(path) as f:
-        f.write(text)
-
-
-def readme_block(path):
-    """The text between the README's Table 1 markers (None if there is no such block)."""
-    with open(path) as f:
-        text = f.read()
-    start, end = text.find(README_BEGIN), text.find(README_END)
-    if start < 0 or end < start:
-        return None
-    return text[start + len(README_BEGIN):end].strip("\n")
 
 
 def write_report(dirs, out_dir, records=None):
@@ -430,13 +365,13 @@ def write_report(dirs, out_dir, records=None):
             f.write(format_interpret(tables))
         written["binding_csv"] = os.path.join(out_dir, "binding.csv")
         write_interpret_csv(tables, written["binding_csv"])
-    runs_md = runs_table(records)
+    from hsl_tf import curves as curves_lib  # Fig. 3 and the per-run table (imports this module's helpers)
+
+    runs_md = curves_lib.runs_table(records)
     if runs_md:
         written["runs_md"] = os.path.join(out_dir, "runs.md")
         with open(written["runs_md"], "w") as f:
             f.write(runs_md)
-    from hsl_tf import curves as curves_lib  # Fig. 3 (imports this module's helpers)
-
     curves = curves_lib.surrogate_curves(records["train"]) if records["train"] else {}
     if curves:
         written["curves_csv"] = os.path.join(out_dir, "surrogate.csv")

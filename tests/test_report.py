@@ -250,5 +250,5 @@ def test_runs_table_reads_kept_scalars(tmp_path):
     (run / "scalars.csv").write_text("tag,step,value\nsurrogate/train_accuracy,100,0.2\n"
                                      "surrogate/train_accuracy,200,0.3\nsurrogate/train_accuracy,300,0.25\n"
                                      "train/usage_entropy,300,0.5\ntrain/bound_xa,300,0.125\n")
-    table = report.runs_table(report.collect([str(tmp_path)]))
+    table = curves.runs_table(report.collect([str(tmp_path)]))
     assert "| xza-s0 | 43.2 | 30.0 (step 200) | 25.0 | 0.500 | 0.125 | 0.25 | 12 |" in table

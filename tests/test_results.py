@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from hsl_tf import report
+from hsl_tf import readme, report
 from tests.helpers import ROOT
 
 RESULTS = os.path.join(ROOT, "results", "cpu")
@@ -14,17 +14,17 @@ README = os.path.join(ROOT, "README.md")
 
 def test_update_readme_replaces_only_the_block(tmp_path):
     path = tmp_path / "README.md"
-    path.write_text(f"intro\n{report.README_BEGIN}\nold table\n{report.README_END}\noutro\n")
-    report.update_readme(str(path), "| new |\n|---|\n")
-    assert path.read_text() == f"intro\n{report.README_BEGIN}\n| new |\n|---|\n{report.README_END}\noutro\n"
-    assert report.readme_block(str(path)) == "| new |\n|---|"
+    path.write_text(f"intro\n{readme.README_BEGIN}\nold table\n{readme.README_END}\noutro\n")
+    readme.update_readme(str(path), "| new |\n|---|\n")
+    assert path.read_text() == f"intro\n{readme.README_BEGIN}\n| new |\n|---|\n{readme.README_END}\noutro\n"
+    assert readme.readme_block(str(path)) == "| new |\n|---|"
 
 
 @pytest.mark.skipif(not os.path.isdir(RESULTS), reason="no committed results/cpu yet")
 def test_readme_table_1_is_the_report_of_the_committed_results(tmp_path):
     written = report.write_report([RESULTS], str(tmp_path))
     table = open(written["table_md"]).read()
-    assert report.readme_block(README) == table.strip("\n")
+    assert readme.readme_block(README) == table.strip("\n")
     # Fig. 3: the committed curve CSV is what the report computes from the committed scalars
     if "curves_csv" in written:  # once a trained cell exists
         committed = os.path.join(RESULTS, "surrogate.csv")
