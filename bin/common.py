@@ -43,7 +43,7 @@ def define_jit_flag():
                         "XLA-compile the train step: auto (chosen for this host: off when TensorFlow's oneDNN "
                         "kernels are on, as on every x86 host by default; never under MirroredStrategy), true "
                         "or false.")
-    flags.register_validator("jit_compile", lambda v: _valid_jit(v), message="choose one of auto, true, false")
+    flags.register_validator("jit_compile", _valid_jit, message="choose one of auto, true, false")
 
 
 def _valid_jit(value):
