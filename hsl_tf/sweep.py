@@ -50,6 +50,8 @@ SCREEN = {
     "xza_tau1": ["--objective=xza"] + _PAPER + ["--temperature=1.0"],
     "xza_hard": ["--objective=xza"] + _PAPER + ["--hard_relations"],
     "xza_nri_mpnn": ["--objective=xza"] + _PAPER + ["--mpnn_norm", "--mpnn_aggregation=mean", "--standardize_z"],
+    "xza_infonce_nri": ["--objective=xza"] + _PAPER + ["--estimator_xz=infonce", "--estimator_xa=infonce",
+                                                       "--mpnn_norm", "--mpnn_aggregation=mean", "--standardize_z"],
     "xza_focal": ["--objective=xza"] + _PAPER + ["--estimator_xz=focal"],
     "xza_focal_offset_usage": ["--objective=xza"] + _PAPER + ["--estimator_xz=focal", "--critic_offset",
                                                               "--relation_prior=usage"],
