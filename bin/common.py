@@ -24,40 +24,56 @@ PROG = os.path.basename(sys.argv[0])
 from hsl_tf.errors import quiet_native_stderr  # noqa: E402,F401  (used by the bin/ scripts)
 
 
-def define_data_flags(default_dataset="shapes"):
-    flags.DEFINE_string("dataset", default_dataset,
-                        "shapes (embedded, generated), cifar10, cifar100 (TFDS) or folder:PATH "
-                        "(ImageFolder layout PATH/{train,test}/<class>/*.jpg|png).")
-    flags.DEFINE_string("data_dir", None, "TFDS data directory (for cifar10/cifar100).")
-    flags.DEFINE_boolean("download", False, "Let TFDS download cifar10/cifar100 (needs network).")
-    flags.DEFINE_integer("image_size", None, "Resize folder: images to this size (square).", lower_bound=16)
-    flags.DEFINE_integer("train_examples", None, "Cap (or, for shapes, set) the training split size.", lower_bound=1)
-    flags.DEFINE_integer("test_examples", None, "Cap (or, for shapes, set) the test split size.", lower_bound=1)
-    flags.DEFINE_boolean("skip_corrupt", False, "Skip unreadable images in folder: datasets (warning each).")
-    flags.DEFINE_integer("seed", 0, "Random seed.")
-    flags.DEFINE_string("workdir", None, "Output directory of this stage.")
+def define_flags(cls, defaults=None, exclude=()):
+    """One absl flag per option field of the config class ``cls`` (hsl_tf.config): same name,
+    default (or ``defaults[name]``) and help; the values are validated by the config itself."""
+    import types
+
+    with quiet_native_stderr():  # hsl_tf.config imports TensorFlow (the registries)
+        from hsl_tf import config
+
+    for f in config.flag_fields(cls):
+        if f.name in exclude or f.name in FLAGS:
+            continue
+        default = (defaults or {}).get(f.name, f.default)
+        kind = f.type.__args__[0] if isinstance(f.type, types.UnionType) else f.type
+        help_text = f.metadata["help"]
+        if f.metadata["choices"]:
+            help_text += f" One of: {', '.join(f.metadata['choices'])}."
+        define = {bool: flags.DEFINE_boolean, int: flags.DEFINE_integer, float: flags.DEFINE_float}.get(
+            kind, flags.DEFINE_string)
+        define(f.name, default, help_text)
 
 
-def define_jit_flag():
-    flags.DEFINE_string("jit_compile", "auto",
-                        "XLA-compile the train step: auto (chosen for this host: off when TensorFlow's oneDNN "
-                        "kernels are on, as on every x86 host by default; never under MirroredStrategy), true "
-                        "or false.")
-    flags.register_validator("jit_compile", _valid_jit, message="choose one of auto, true, false")
+def define_data_flags():
+    """The data options, the seed and --workdir (for scripts that define their other flags by hand)."""
+    with quiet_native_stderr():
+        from hsl_tf import config
 
-
-def _valid_jit(value):
-    try:
-        host.parse_jit(value)
-        return True
-    except ValueError:
-        return False
+    define_flags(config.DataConfig)
+    define_flags(config.Stage, exclude=("verbose",))
 
 
 def data_kwargs():
-    return dict(dataset=FLAGS.dataset, data_dir=FLAGS.data_dir, download=FLAGS.download,
-                image_size=FLAGS.image_size, train_examples=FLAGS.train_examples,
-                test_examples=FLAGS.test_examples, skip_corrupt=FLAGS.skip_corrupt)
+    from hsl_tf import config
+
+    return {f.name: FLAGS[f.name].value for f in config.flag_fields(config.DataConfig) if f.name != "seed"}
+
+
+def from_flags(cls, **overrides):
+    """The config ``cls`` built from the parsed flags of its option fields (and ``overrides``)."""
+    from hsl_tf import config
+
+    values = {f.name: FLAGS[f.name].value for f in config.flag_fields(cls) if f.name in FLAGS}
+    return cls(**{**values, **overrides})
+
+
+def init_tensorflow():
+    """Initialises TensorFlow's devices with its C++ start-up lines silenced."""
+    with quiet_native_stderr():
+        import tensorflow as tf
+
+        tf.config.list_logical_devices()
 
 
 def expand_flagfiles(argv, _depth=0):
@@ -98,10 +114,14 @@ def expand_flagfiles(argv, _depth=0):
 
 def run(main):
     """Parses flags and runs ``main()``: user errors print one line and exit 2, no traceback."""
-    from hsl_tf.errors import UserError
+    from hsl_tf.errors import ConfigError, UserError
 
     warnings.filterwarnings("ignore", category=UserWarning)
     warnings.filterwarnings("ignore", category=DeprecationWarning)
+    if any(a in ("-h", "--help", "--helpshort", "--helpfull") for a in sys.argv[1:]):
+        print((sys.modules["__main__"].__doc__ or "").strip() + "\n\nflags:\n" + FLAGS.module_help(
+            sys.modules[__name__].__name__) + "\n" + FLAGS.main_module_help())
+        sys.exit(0)
     try:
         argv = [sys.argv[0]] + expand_flagfiles(sys.argv[1:])
         FLAGS(argv)
@@ -114,6 +134,9 @@ def run(main):
     absl_logging.set_verbosity(absl_logging.ERROR)
     try:
         code = main()
+    except ConfigError as err:
+        print(f"{PROG}: error: --{err}", file=sys.stderr)
+        sys.exit(2)
     except UserError as err:
         print(f"{PROG}: error: {err}", file=sys.stderr)
         sys.exit(2)

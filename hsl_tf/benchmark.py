@@ -21,6 +21,7 @@ import tensorflow as tf
 import keras
 
 from hsl_tf import objectives
+from hsl_tf.config import BenchConfig, ModelConfig
 
 
 # ------------------------------------------------------------------------------------ FLOPs
@@ -107,32 +108,16 @@ class StepTimer(keras.callbacks.Callback):
         self.times.append(time.perf_counter() - self._t)
 
 
-@dataclasses.dataclass
-class BenchConfig:
-    backbone: str = "conv4"
-    objective: str = "xza"
-    batch_size: int = 64
-    augmentations: int = 8
-    steps: int = 20
-    warmup: int = 3
-    mode: str = "model"
-    mpnn_hidden: int = 32
-    jit_compile: str = "auto"  # "auto", "true", "false" (hsl_tf.host.resolve_jit)
-    image_size: int = 32
-    seed: int = 0
-
-
 def run(cfg: BenchConfig, strategy):
     """Times ``cfg.steps`` training steps after ``cfg.warmup``; returns the JSON-able figures."""
-    from hsl_tf.model import HSLModel, ModelConfig
-
     from hsl_tf import host
+    from hsl_tf.model import HSLModel
 
     jit = host.resolve_jit(cfg.jit_compile, replicas=strategy.num_replicas_in_sync, onednn=host.onednn_enabled(),
                            gpu=bool(tf.config.list_logical_devices("GPU")))
     keras.utils.set_random_seed(cfg.seed)
     hw = (cfg.image_size, cfg.image_size)
-    mcfg = ModelConfig(backbone=cfg.backbone, objective=cfg.objective, mpnn_hidden=cfg.mpnn_hidden, seed=cfg.seed)
+    mcfg = ModelConfig.of(cfg)
     with strategy.scope():
         model = HSLModel(mcfg)
         model.build_all(hw)
@@ -154,7 +139,8 @@ def run(cfg: BenchConfig, strategy):
     step_s = statistics.median(timer.times[cfg.warmup:])
     views = cfg.batch_size * cfg.augmentations
     flops = step_flops(cfg.objective, cfg.backbone, cfg.batch_size, cfg.augmentations, hw,
-                       mpnn_hidden=cfg.mpnn_hidden)
+                       num_entities=cfg.num_entities, entity_dim=cfg.entity_dim, num_relations=cfg.num_relations,
+                       mpnn_hidden=cfg.mpnn_hidden, head_hidden=cfg.head_hidden)
     sgemm = sgemm_gflops()
     gflops = flops / step_s / 1e9
     return {

@@ -8,7 +8,7 @@ import keras
 from keras import layers
 
 from hsl_tf.batchnorm import BatchNorm
-from hsl_tf.errors import UserError
+from hsl_tf.errors import ConfigError, UserError
 
 BACKBONES = ("conv4", "resnet8")
 FEATURE_DIM = 64  # width of g(x) for both backbones
@@ -94,20 +94,24 @@ class ResNet8(keras.Model):
         return self.gap(self.feature_map(x, training=training))  # [N, 64]
 
 
-def build_encoder(backbone, num_entities=8, entity_dim=8):
-    """Returns the backbone for ``backbone`` after checking S·D against its width.
+def check_entities(backbone, num_entities, entity_dim):
+    """S·D must equal the width of the backbone's pooled features (z = reshape(g(x))).
 
     Raises:
-      UserError: unknown backbone, non-positive sizes, or S·D ≠ 64.
+      ConfigError: unknown backbone, non-positive sizes, or S·D ≠ 64.
     """
     if backbone not in BACKBONES:
-        raise UserError(f"--backbone={backbone}: unknown backbone; choose one of {', '.join(BACKBONES)}")
+        raise ConfigError("backbone", backbone, f"unknown backbone; choose one of {', '.join(BACKBONES)}")
     if num_entities <= 0 or entity_dim <= 0:
-        raise UserError(f"--num_entities={num_entities} --entity_dim={entity_dim}: sizes must be positive")
+        raise ConfigError("num_entities", num_entities, f"sizes must be positive (entity_dim={entity_dim})")
     if num_entities * entity_dim != FEATURE_DIM:
-        raise UserError(
-            f"--num_entities={num_entities} --entity_dim={entity_dim}: S·D={num_entities * entity_dim} "
-            f"must equal the {backbone} encoder width {FEATURE_DIM}")
+        raise ConfigError("num_entities", num_entities, f"S·D={num_entities * entity_dim} (entity_dim="
+                          f"{entity_dim}) must equal the {backbone} encoder width {FEATURE_DIM}")
+
+
+def build_encoder(backbone, num_entities=8, entity_dim=8):
+    """Returns the backbone for ``backbone`` after checking S·D against its width."""
+    check_entities(backbone, num_entities, entity_dim)
     return Conv4() if backbone == "conv4" else ResNet8()
 
 

@@ -39,3 +39,11 @@ class quiet_native_stderr:
         os.dup2(self._saved, 2)
         os.close(self._saved)
         return False
+
+
+class ConfigError(UserError):
+    """A bad value of one option. ``field`` names it; ``bin/`` shows it as the flag ``--field``."""
+
+    def __init__(self, field, value, problem):
+        self.field, self.value, self.problem = field, value, problem
+        super().__init__(f"{field}={value}: {problem}")

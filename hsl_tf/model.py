@@ -7,67 +7,11 @@ the Gumbel noise is drawn for the global batch from a stateless seed (config see
 which each replica keeps its own slice (see :func:`hsl_tf.relations.sample_relations`).
 """
 
-import dataclasses
-
 import tensorflow as tf
 import keras
 
 from hsl_tf import critics, encoders, objectives, pairs, relations, slots
-from hsl_tf.errors import UserError
-
-SELF_SUPERVISED = tuple(objectives.OBJECTIVES)  # xz, xa, xza, bce
-OBJECTIVE_CHOICES = SELF_SUPERVISED + ("supervised",)
-
-
-@dataclasses.dataclass(frozen=True)
-class ModelConfig:
-    """Everything that defines the model. Library code receives this, never absl flags."""
-
-    backbone: str = "conv4"
-    objective: str = "xza"
-    num_entities: int = 8  # S
-    entity_dim: int = 8  # D
-    num_relations: int = 2  # K (relation types; not the number of views)
-    temperature: float = 0.5  # τ of the Gumbel-softmax
-    hard: bool = False  # straight-through one-hot relations
-    mpnn_hidden: int = 32  # width of every MLP of m_η (≈ 0.4 M MACs per view, see README)
-    head_hidden: int = 256  # width of the relation head f_δ (as in the baseline)
-    num_classes: int = 10  # only for objective=supervised
-    seed: int = 0
-    mean: tuple = (0.5, 0.5, 0.5)  # per-channel pixel mean in [0, 1]
-    std: tuple = (0.25, 0.25, 0.25)
-    estimator_xz: str = "nwj"
-    estimator_xa: str = "nwj"
-    entities: str = "reshape"  # how z is formed: hsl_tf.slots.ENTITIES (reshape: the paper)
-    # Where the paper is silent or beyond it (README "Defaults that deviate from the paper"):
-    mpnn_norm: bool = False  # batch norm at the end of every MPNN MLP (NRI)
-    mpnn_aggregation: str = "sum"  # edge → node: "sum" or NRI's "mean" (÷ S)
-    standardize_z: bool = False  # z → zero mean, unit variance per view before the MPNN
-    critic_offset: bool = False  # a learned scalar added to T_ω
-    relation_prior: str = "none"  # "none", "kl" (NRI's per-edge KL to uniform) or "usage"
-    prior_weight: float = 1.0  # weight of the relation prior in the loss
-
-    def __post_init__(self):
-        if self.objective not in OBJECTIVE_CHOICES:
-            raise UserError(f"--objective={self.objective}: unknown; choose one of {', '.join(OBJECTIVE_CHOICES)}")
-        for flag, value in (("--num_relations", self.num_relations), ("--mpnn_hidden", self.mpnn_hidden),
-                            ("--head_hidden", self.head_hidden), ("--num_classes", self.num_classes)):
-            if value <= 0:
-                raise UserError(f"{flag}={value}: must be positive")
-        if self.num_entities < 2:
-            raise UserError(f"--num_entities={self.num_entities}: need at least 2 entities for relations")
-        if not 0 < self.temperature < float("inf"):
-            raise UserError(f"--temperature={self.temperature}: must be positive and finite")
-        if self.entities not in slots.ENTITIES:
-            raise UserError(f"--entities={self.entities}: unknown; choose one of {', '.join(slots.ENTITIES)}")
-        for flag, name, choices in (("--estimator_xz", self.estimator_xz, objectives.ESTIMATORS),
-                                    ("--estimator_xa", self.estimator_xa, objectives.XA_ESTIMATORS),
-                                    ("--mpnn_aggregation", self.mpnn_aggregation, relations.AGGREGATIONS),
-                                    ("--relation_prior", self.relation_prior, objectives.RELATION_PRIORS)):
-            if name not in choices:
-                raise UserError(f"{flag}={name}: unknown; choose one of {', '.join(choices)}")
-        if not 0 <= self.prior_weight < float("inf"):
-            raise UserError(f"--prior_weight={self.prior_weight}: must be ≥ 0 and finite")
+from hsl_tf.config import ModelConfig  # noqa: F401  (the model's config, importable from here too)
 
 
 class HSLModel(keras.Model):
@@ -123,7 +67,9 @@ class HSLModel(keras.Model):
         return relations.edges_to_dense(probs, self.config.num_entities)  # [N, S, S, K]
 
     def build(self, input_shape):
-        """Sublayers build on their first call; :meth:`build_all` creates every variable."""
+        """Keras calls this before the first ``call``; the sublayers build on their own first call
+        and :meth:`build_all` creates every variable. (Without this override Keras warns that the
+        model has unbuilt state.)"""
 
     def build_all(self, image_size):
         """Creates every variable (encoder, MPNN, both critics, head) with a dummy batch."""
@@ -179,7 +125,7 @@ class HSLModel(keras.Model):
         if "xa" in self.critic_estimators:
             logits = self.relation_logits(z, training=training)  # [N, E, K]
             if training:
-                a = relations.sample_relations(logits, c.temperature, seed, hard=c.hard)  # [N, E, K]
+                a = relations.sample_relations(logits, c.temperature, seed, hard=c.hard_relations)  # [N, E, K]
             else:
                 a = relations.relation_probs(logits)
             usage = tf.reduce_mean(a, axis=[0, 1])  # [K]

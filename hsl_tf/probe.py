@@ -11,13 +11,13 @@ import json
 import os
 import time
 
-import numpy as np
 import tensorflow as tf
+import keras
 
-from hsl_tf import export, linear
+from hsl_tf import export, host, linear
+from hsl_tf.config import ProbeConfig
 from hsl_tf.data import datasets
-from hsl_tf.errors import UserError
-from hsl_tf import host
+from hsl_tf.errors import ConfigError
 from hsl_tf.rundir import prepare_workdir, write_json
 
 
@@ -55,45 +55,41 @@ def export_classifier(classifier, base, meta):
     return export.write_version(base, write)
 
 
-def run_probe(encoder_spec, workdir, *, dataset="shapes", data_dir=None, download=False, image_size=None,
-              train_examples=None, test_examples=None, skip_corrupt=False, epochs=100, batch_size=64,
-              learning_rate=1e-3, seed=0, num_classes=None, verbose=1):
-    """Runs the linear probe and writes results.json, tb/ and export/classifier/<version>/.
-
-    Returns (results dict, in-memory :class:`Classifier`).
-    """
-    if epochs <= 0 or batch_size <= 0:
-        raise UserError(f"--epochs={epochs} --batch_size={batch_size}: must be positive")
-    if not learning_rate > 0:
-        raise UserError(f"--learning_rate={learning_rate}: must be positive")
-    prepare_workdir(workdir)
-    t0 = time.time()
-    if not encoder_spec.startswith("random:"):
-        export.resolve_version_dir(encoder_spec)  # fail on a bad path before loading data
-    data = datasets.load_dataset(dataset, data_dir=data_dir, download=download, image_size=image_size,
-                                 train_examples=train_examples, test_examples=test_examples, seed=seed,
-                                 skip_corrupt=skip_corrupt)
-    classes = data.num_classes if num_classes is None else num_classes
+def _load(cfg):
+    """The probe's data and frozen encoder, checked against each other."""
+    if not cfg.encoder.startswith("random:"):
+        export.resolve_version_dir(cfg.encoder)  # fail on a bad path before loading data
+    data = datasets.load_dataset(cfg.dataset, **cfg.data_kwargs())
+    classes = data.num_classes if cfg.num_classes is None else cfg.num_classes
     labels_max = int(max(data.train_labels.max(initial=0), data.test_labels.max(initial=0)))
     if classes != data.num_classes or labels_max >= classes:
-        raise UserError(f"--num_classes={classes}: the dataset {dataset} has {data.num_classes} classes "
-                        f"(labels up to {labels_max})")
-    encoder = export.load_encoder(encoder_spec, seed=seed, image_size=data.image_size, mean=data.mean,
+        raise ConfigError("num_classes", classes, f"the dataset {cfg.dataset} has {data.num_classes} classes "
+                          f"(labels up to {labels_max})")
+    encoder = export.load_encoder(cfg.encoder, seed=cfg.seed, image_size=data.image_size, mean=data.mean,
                                   std=data.std)
     encoder.check_image_size(*data.image_size)
-    if verbose:
-        print(f"Features of {len(data.train_images)} train and {len(data.test_images)} test images "
-              f"from {encoder.name}")
+    return data, encoder
+
+
+def run_probe(cfg: ProbeConfig, log=None):
+    """Runs the linear probe and writes results.json, tb/ and export/classifier/<version>/.
+
+    ``log(message)`` receives the console lines when ``cfg.verbose``. Returns (results dict,
+    in-memory :class:`Classifier`).
+    """
+    prepare_workdir(cfg.workdir)
+    t0 = time.time()
+    data, encoder = _load(cfg)
+    if cfg.verbose and log is not None:
+        log(f"Features of {len(data.train_images)} train and {len(data.test_images)} test images from {encoder.name}")
     train_x = linear.extract_features(encoder.embed, data.train_images)  # [n, S·D]
     test_x = linear.extract_features(encoder.embed, data.test_images)
     t_feat = time.time() - t0
 
-    writer = tf.summary.create_file_writer(os.path.join(workdir, "tb"))
-    trainer = linear.LinearTrainer(train_x.shape[1], classes, learning_rate)
-    trainer.reset(seed)
-    import keras
-
-    bar = keras.utils.Progbar(epochs, verbose=verbose, unit_name="epoch")
+    writer = tf.summary.create_file_writer(os.path.join(cfg.workdir, "tb"))
+    trainer = linear.LinearTrainer(train_x.shape[1], data.num_classes, cfg.learning_rate)
+    trainer.reset(cfg.seed)
+    bar = keras.utils.Progbar(cfg.epochs, verbose=cfg.verbose, unit_name="epoch")
 
     def on_epoch(epoch, loss, acc):
         test_acc = trainer.accuracy(test_x, data.test_labels)
@@ -103,19 +99,20 @@ def run_probe(encoder_spec, workdir, *, dataset="shapes", data_dir=None, downloa
             tf.summary.scalar("probe/test_accuracy", test_acc)
         bar.update(epoch + 1, values=[("loss", loss), ("acc", acc), ("test_acc", test_acc)])
 
-    trainer.fit(train_x, data.train_labels, epochs=epochs, batch_size=batch_size, seed=seed, on_epoch=on_epoch)
+    trainer.fit(train_x, data.train_labels, epochs=cfg.epochs, batch_size=cfg.batch_size, seed=cfg.seed,
+                on_epoch=on_epoch)
     writer.flush()
     results = {
         "stage": "probe", "train_accuracy": trainer.accuracy(train_x, data.train_labels),
-        "test_accuracy": trainer.accuracy(test_x, data.test_labels), "dataset": dataset,
-        "encoder": encoder_spec, "seed": seed, "epochs": epochs, **encoder.describe(),
-        "num_classes": classes, "feature_seconds": round(t_feat, 2),
+        "test_accuracy": trainer.accuracy(test_x, data.test_labels), "dataset": cfg.dataset,
+        "encoder": cfg.encoder, "seed": cfg.seed, "epochs": cfg.epochs, **encoder.describe(),
+        "num_classes": data.num_classes, "feature_seconds": round(t_feat, 2),
     }
     classifier = Classifier(encoder, trainer.layer, data.image_size)
-    results["export"] = export_classifier(classifier, os.path.join(workdir, "export", "classifier"), dict(
-        kind="classifier", image_size=list(data.image_size), num_classes=classes, encoder=encoder_spec,
+    results["export"] = export_classifier(classifier, os.path.join(cfg.workdir, "export", "classifier"), dict(
+        kind="classifier", image_size=list(data.image_size), num_classes=data.num_classes, encoder=cfg.encoder,
         class_names=list(data.class_names)))
     results["seconds"] = round(time.time() - t0, 2)
     results.update(host.provenance())
-    write_json(os.path.join(workdir, "results.json"), results)
+    write_json(os.path.join(cfg.workdir, "results.json"), results)
     return results, classifier

@@ -5,7 +5,6 @@
 Rerunning the same command continues from the last checkpoint at the right step and epoch.
 """
 
-import dataclasses
 import json
 import math
 import os
@@ -16,104 +15,12 @@ import tensorflow as tf
 import keras
 
 from hsl_tf import callbacks as cb
-from hsl_tf import distribute, encoders, export, host
+from hsl_tf import distribute, encoders, export, host, optim
+from hsl_tf.config import ModelConfig, TrainConfig
 from hsl_tf.rundir import prepare_workdir, write_json
 from hsl_tf.data import augment, datasets, pipeline
-from hsl_tf.errors import UserError
-from hsl_tf.model import HSLModel, ModelConfig
-
-
-@dataclasses.dataclass(frozen=True)
-class TrainConfig:
-    """The resolved options of one training run (what ``flags.json`` records)."""
-
-    workdir: str
-    dataset: str = "shapes"
-    data_dir: str | None = None
-    download: bool = False
-    image_size: int | None = None
-    train_examples: int | None = None
-    test_examples: int | None = None
-    skip_corrupt: bool = False
-    backbone: str = "conv4"
-    objective: str = "xza"
-    num_entities: int = 8
-    entity_dim: int = 8
-    num_relations: int = 2
-    temperature: float = 0.5
-    hard_relations: bool = False
-    mpnn_hidden: int = 32
-    head_hidden: int = 256
-    estimator_xz: str = "nwj"
-    estimator_xa: str = "nwj"
-    entities: str = "reshape"
-    mpnn_norm: bool = False
-    mpnn_aggregation: str = "sum"
-    standardize_z: bool = False
-    critic_offset: bool = False
-    relation_prior: str = "none"
-    prior_weight: float = 1.0
-    augment: str = "ssl"
-    crop_scale_min: float | None = None  # None: the dataset's default (shapes 0.6, else 0.08)
-    optimizer: str = "adam"
-    lr_schedule: str = "constant"
-    augmentations: int = 4
-    batch_size: int = 64
-    epochs: int = 1
-    max_steps: int = 0
-    learning_rate: float = 1e-3
-    seed: int = 0
-    surrogate_every: int = 100
-    surrogate_examples: int = 5000
-    checkpoint_every: int = 500
-    log_every: int = 10
-    export_dir: str | None = None
-    jit_compile: str = "auto"  # "auto", "true" or "false" (hsl_tf.host.resolve_jit)
-    verbose: int = 1
-
-    def validate(self):
-        for flag in ("augmentations", "batch_size", "epochs", "checkpoint_every", "log_every",
-                     "surrogate_examples"):
-            if getattr(self, flag) <= 0:
-                raise UserError(f"--{flag}={getattr(self, flag)}: must be positive")
-        for flag in ("max_steps", "surrogate_every"):
-            if getattr(self, flag) < 0:
-                raise UserError(f"--{flag}={getattr(self, flag)}: must be ≥ 0")
-        if self.crop_scale_min is not None and not 0 < self.crop_scale_min <= 1:
-            raise UserError(f"--crop_scale_min={self.crop_scale_min}: must be in (0, 1]")
-        if not self.learning_rate > 0:
-            raise UserError(f"--learning_rate={self.learning_rate}: must be positive")
-        if self.augmentations < 2 and self.objective != "supervised":
-            raise UserError(f"--augmentations={self.augmentations}: self-supervised objectives need ≥ 2 views")
-        for flag, choices in (("augment", augment.POLICIES), ("optimizer", OPTIMIZERS),
-                              ("lr_schedule", LR_SCHEDULES)):
-            if getattr(self, flag) not in choices:
-                raise UserError(f"--{flag}={getattr(self, flag)}: unknown; choose one of {', '.join(choices)}")
-
-    def model_config(self, data):
-        """The ModelConfig of this run: its same-named fields (``hard_relations`` → ``hard``)."""
-        names = {f.name for f in dataclasses.fields(ModelConfig)} & {f.name for f in dataclasses.fields(self)}
-        return ModelConfig(hard=self.hard_relations, num_classes=data.num_classes, mean=tuple(data.mean),
-                           std=tuple(data.std), **{n: getattr(self, n) for n in names})
-
-
-OPTIMIZERS = ("adam", "sgd")  # sgd: momentum 0.9, as the supervised baseline of P&S
-LR_SCHEDULES = ("constant", "step")  # step: ×0.1 at 50 % and again at 75 % of the epochs (P&S)
-
-
-class StepDecay(keras.optimizers.schedules.LearningRateSchedule):
-    """``lr · 0.1^(number of boundaries ≤ step)``: P&S's schedule, which divides the learning
-    rate by 10 when epoch int(0.5·E) and epoch int(0.75·E) begin (boundaries in steps)."""
-
-    def __init__(self, learning_rate, boundaries):
-        self.learning_rate, self.boundaries = float(learning_rate), [int(b) for b in boundaries]
-
-    def __call__(self, step):
-        drops = tf.add_n([tf.cast(tf.cast(step, tf.int64) >= b, tf.float32) for b in self.boundaries])
-        return self.learning_rate * tf.pow(0.1, drops)
-
-    def get_config(self):
-        return {"learning_rate": self.learning_rate, "boundaries": self.boundaries}
+from hsl_tf.errors import ConfigError
+from hsl_tf.model import HSLModel
 
 
 def crop_scale(cfg, data):
@@ -123,34 +30,24 @@ def crop_scale(cfg, data):
     return tuple(data.augment.get("crop_scale", augment.CROP_SCALE))
 
 
-def make_optimizer(cfg, steps_per_epoch):
-    """Adam (the paper) or SGD with momentum 0.9 (the supervised baseline), constant or step lr."""
-    lr = cfg.learning_rate
-    if cfg.lr_schedule == "step":
-        lr = StepDecay(lr, [int(cfg.epochs * f) * steps_per_epoch for f in (0.5, 0.75)])
-    if cfg.optimizer == "sgd":
-        return keras.optimizers.SGD(lr, momentum=0.9)
-    return keras.optimizers.Adam(lr)
-
-
 def execution_path(cfg, strategy):
     """The concrete XLA choice for this host and strategy, and its record (hsl_tf.host)."""
     try:
         jit = host.resolve_jit(cfg.jit_compile, replicas=strategy.num_replicas_in_sync, onednn=host.onednn_enabled(),
                                gpu=bool(tf.config.list_logical_devices("GPU")))
     except ValueError as err:
-        raise UserError(f"--jit_compile={cfg.jit_compile}: {err}") from None
+        raise ConfigError("jit_compile", cfg.jit_compile, str(err)) from None
     return jit, host.execution_record(jit, cfg.jit_compile, strategy.num_replicas_in_sync)
 
 
 def build_model(cfg, data, strategy, jit_compile=False, steps_per_epoch=1):
     """Model, compiled and with optimizer slots created, inside ``strategy.scope()``."""
-    encoders.build_encoder(cfg.backbone, cfg.num_entities, cfg.entity_dim)  # validates S·D early
     keras.utils.set_random_seed(cfg.seed)  # same initial weights for the same seed, in any process
     with strategy.scope():
-        model = HSLModel(cfg.model_config(data))
+        model = HSLModel(ModelConfig.of(cfg, num_classes=data.num_classes, mean=tuple(data.mean),
+                                        std=tuple(data.std)))
         model.build_all(data.image_size)
-        model.compile(optimizer=make_optimizer(cfg, steps_per_epoch), jit_compile=jit_compile)
+        model.compile(optimizer=optim.make_optimizer(cfg, steps_per_epoch), jit_compile=jit_compile)
         model.optimizer.build(model.trainable_variables)
     return model
 
@@ -206,22 +103,19 @@ def train(cfg: TrainConfig, strategy=None, log=None):
     chief when ``cfg.verbose``; the library itself prints nothing.
     """
     say = log if (log is not None and cfg.verbose) else (lambda message: None)
-    cfg.validate()
     strategy = strategy or distribute.make_strategy("auto")
     chief = distribute.is_chief(strategy)
     prepare_workdir(cfg.workdir)
-    data = datasets.load_dataset(cfg.dataset, data_dir=cfg.data_dir, download=cfg.download,
-                                 image_size=cfg.image_size, train_examples=cfg.train_examples,
-                                 test_examples=cfg.test_examples, seed=cfg.seed, skip_corrupt=cfg.skip_corrupt)
+    data = datasets.load_dataset(cfg.dataset, **cfg.data_kwargs())
     encoders.check_image_size(*data.image_size)
     replicas = strategy.num_replicas_in_sync
     if cfg.batch_size % replicas:
-        raise UserError(f"--batch_size={cfg.batch_size}: must be divisible by the {replicas} replicas")
+        raise ConfigError("batch_size", cfg.batch_size, f"must be divisible by the {replicas} replicas")
     if cfg.objective != "supervised" and cfg.batch_size // replicas < 2:
-        raise UserError(f"--batch_size={cfg.batch_size}: each of the {replicas} replicas needs ≥ 2 images for negatives")
+        raise ConfigError("batch_size", cfg.batch_size, f"each of the {replicas} replicas needs ≥ 2 images for negatives")
     steps_per_epoch = len(data.train_images) // cfg.batch_size
     if steps_per_epoch == 0:
-        raise UserError(f"--batch_size={cfg.batch_size}: larger than the {len(data.train_images)} training images")
+        raise ConfigError("batch_size", cfg.batch_size, f"larger than the {len(data.train_images)} training images")
     total_steps = cfg.epochs * steps_per_epoch
     if cfg.max_steps:
         total_steps = min(total_steps, cfg.max_steps)
@@ -237,7 +131,7 @@ def train(cfg: TrainConfig, strategy=None, log=None):
         manager.checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
     start = cb.global_step(model)
     if chief:
-        write_json(os.path.join(cfg.workdir, "flags.json"), {**dataclasses.asdict(cfg), "execution": execution})
+        write_json(os.path.join(cfg.workdir, "flags.json"), {**cfg.options(), "execution": execution})
     if start:
         say(f"Resuming from step {start} (epoch {start // steps_per_epoch + 1}) of {total_steps}")
 

@@ -174,7 +174,7 @@ def test_registry_flags_and_config_agree():
     assert objectives.critics_of("bce", "infonce") == {"xz": "focal"}
     with pytest.raises(UserError, match="infonce"):
         model_lib.ModelConfig(estimator_xa="mine")
-    with pytest.raises(UserError, match="--entities=capsules"):
+    with pytest.raises(UserError, match="entities=capsules"):
         model_lib.ModelConfig(entities="capsules")
 
 
@@ -337,10 +337,11 @@ def test_slots_run_trains_and_exports(slots_run):
 
 
 def test_probe_with_a_slots_encoder(slots_run, tmp_path):
+    from hsl_tf.config import ProbeConfig
     from hsl_tf.probe import run_probe
 
-    res, _ = run_probe(slots_run["results"]["export"], str(tmp_path), train_examples=64, test_examples=32,
-                       epochs=1, batch_size=32, verbose=0)
+    res, _ = run_probe(ProbeConfig(encoder=slots_run["results"]["export"], workdir=str(tmp_path), train_examples=64,
+                                   test_examples=32, epochs=1, batch_size=32, verbose=0))
     assert res["entities"] == "slots" and res["estimator_xz"] == "infonce" and res["estimator_xa"] == "js"
     assert 0.0 <= res["test_accuracy"] <= 1.0
     assert os.path.isfile(os.path.join(res["export"], "saved_model.pb"))

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from hsl_tf import critics, encoders, pairs, relations
+from hsl_tf import config, critics, encoders, pairs, relations
 from hsl_tf import model as model_lib
 from hsl_tf.errors import UserError
 
@@ -309,7 +309,7 @@ def _eval_loss(model, data):
     return float(tf.reduce_mean(per_image))
 
 
-@pytest.mark.parametrize("objective", model_lib.OBJECTIVE_CHOICES)
+@pytest.mark.parametrize("objective", config.OBJECTIVES)
 def test_fit_lowers_the_loss_and_moves_the_weights(objective):
     data = _batch(b=4, v=2, seed=3)
     keras.utils.set_random_seed(1)

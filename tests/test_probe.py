@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from hsl_tf.config import ProbeConfig
 from hsl_tf.probe import run_probe
 from tests import helpers
 
@@ -19,7 +20,7 @@ KEYS = ("train_accuracy", "test_accuracy", "dataset", "encoder", "seed", "epochs
 @pytest.fixture(scope="module")
 def probed(tiny_run, tmp_path_factory):  # noqa: F811
     workdir = str(tmp_path_factory.mktemp("probe"))
-    results, classifier = run_probe(tiny_run["export"], workdir, **SMALL)
+    results, classifier = run_probe(ProbeConfig(encoder=tiny_run["export"], workdir=workdir, **SMALL))
     return dict(workdir=workdir, results=results, classifier=classifier)
 
 
@@ -35,7 +36,7 @@ def test_probe_of_trained_encoder_writes_results(probed, tiny_run):  # noqa: F81
 
 
 def test_probe_of_random_encoder(tmp_path):
-    res, _ = run_probe("random:conv4", str(tmp_path), **SMALL)
+    res, _ = run_probe(ProbeConfig(encoder="random:conv4", workdir=str(tmp_path), **SMALL))
     assert res["method"] == "random" and res["backbone"] == "conv4"
     assert 0.0 <= res["test_accuracy"] <= 1.0
 

@@ -1,0 +1,229 @@
+"""The options of every stage, each defined once: default, help text, choices and bounds.
+
+Stages receive these frozen dataclasses, never absl flags. ``bin/`` defines one flag per field
+(``bin/common.define_flags``) and builds the config from the parsed flags (``from_flags``). A bad
+value raises :class:`hsl_tf.errors.ConfigError` naming the field, here and nowhere else: bounds
+and choice lists come from the field metadata, cross-field rules from each class's ``_check``.
+Choice lists are the registries the library owns (``encoders.BACKBONES``, ``objectives.ESTIMATORS``,
+``slots.ENTITIES``...), so a new choice is added in one place.
+
+  Seeded, Stage, DistributeConfig   the seed; workdir and verbosity; the tf.distribute strategy
+  DataConfig    the dataset of a stage
+  ModelConfig   everything that defines the model (:class:`hsl_tf.model.HSLModel`), plus the
+                values the data decide (``num_classes``, ``mean``, ``std``; not flags)
+  StepConfig    the training step: views, batch, XLA
+  TrainConfig   ModelConfig + DataConfig + StepConfig + optimisation, logging, export (bin/train)
+  ProbeConfig   DataConfig + the linear probe (bin/probe)
+  BenchConfig   ModelConfig + StepConfig + the timing options (bin/benchmark)
+
+The classes are flat (inheritance, not nesting), so ``flags.json`` stays one flat record of a run
+and ``ModelConfig.of(train_cfg)`` takes the model's fields from a training config by name.
+"""
+
+import dataclasses
+import math
+
+from hsl_tf import distribute, encoders, host, objectives, optim, relations, slots
+from hsl_tf.data import augment
+from hsl_tf.errors import ConfigError
+
+OBJECTIVES = tuple(objectives.OBJECTIVES) + ("supervised",)  # xz, xa, xza, bce, supervised
+
+
+def option(default, help, *, choices=None, low=None, high=None, above=None, flag=True):
+    """A config field: ``help`` for ``--help``; ``choices`` a registry (any iterable of names);
+    ``low``/``high`` inclusive bounds, ``above`` an exclusive lower bound; ``flag=False`` for
+    values the stage derives (not a command-line option)."""
+    meta = dict(help=help, choices=tuple(choices) if choices is not None else None, low=low, high=high,
+                above=above, flag=flag)
+    return dataclasses.field(default=default, metadata=meta)
+
+
+def flag_fields(cls):
+    """The fields of ``cls`` that are command-line options, in definition order."""
+    return [f for f in dataclasses.fields(cls) if f.metadata.get("flag", False)]
+
+
+def _check_field(f, value):
+    m = f.metadata
+    if value is None or not m:
+        return
+    if m["choices"] is not None and value not in m["choices"]:
+        raise ConfigError(f.name, value, f"unknown; choose one of {', '.join(m['choices'])}")
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return
+    if not math.isfinite(value):
+        raise ConfigError(f.name, value, "must be finite")
+    if m["above"] is not None and not value > m["above"]:
+        raise ConfigError(f.name, value, "must be positive" if m["above"] == 0 else f"must be > {m['above']}")
+    if m["low"] is not None and value < m["low"]:
+        raise ConfigError(f.name, value, "must be ≥ 0" if m["low"] == 0 else f"must be ≥ {m['low']}")
+    if m["high"] is not None and value > m["high"]:
+        raise ConfigError(f.name, value, f"must be ≤ {m['high']}")
+
+
+class _Validated:
+    """Checks every field against its metadata, then the class's cross-field rules (``_check``)."""
+
+    def __post_init__(self):
+        for f in dataclasses.fields(self):
+            _check_field(f, getattr(self, f.name))
+        for cls in type(self).__mro__:
+            check = cls.__dict__.get("_check")
+            if check is not None:
+                check(self)
+
+
+@dataclasses.dataclass(frozen=True)
+class Seeded(_Validated):
+    seed: int = option(0, "Random seed (data order and augmentation, initial weights, Gumbel noise).")
+
+
+@dataclasses.dataclass(frozen=True)
+class Stage(_Validated):
+    workdir: str | None = option(None, "Output directory of this stage.")
+    verbose: int = option(1, "0: quiet; 1: progress bar.", low=0)
+
+
+@dataclasses.dataclass(frozen=True)
+class DistributeConfig(_Validated):
+    strategy: str = option("auto", "tf.distribute strategy (multi_worker reads TF_CONFIG).",
+                           choices=distribute.STRATEGIES)
+    num_cpu_replicas: int = option(1, "Split the CPU into N logical devices (for mirrored without GPUs).", low=1)
+
+
+@dataclasses.dataclass(frozen=True)
+class DataConfig(Seeded):
+    dataset: str = option("shapes", "shapes (embedded, generated), cifar10, cifar100 (TFDS) or folder:PATH "
+                          "(ImageFolder layout PATH/{train,test}/<class>/*.jpg|png).")
+    data_dir: str | None = option(None, "TFDS data directory (for cifar10/cifar100).")
+    download: bool = option(False, "Let TFDS download cifar10/cifar100 (needs network).")
+    image_size: int | None = option(None, "Resize folder: images to this size (square).", low=16)
+    train_examples: int | None = option(None, "Cap (or, for shapes, set) the training split size.", low=1)
+    test_examples: int | None = option(None, "Cap (or, for shapes, set) the test split size.", low=1)
+    skip_corrupt: bool = option(False, "Skip unreadable images in folder: datasets (warning each).")
+
+    def data_kwargs(self):
+        """The keyword arguments of ``hsl_tf.data.datasets.load_dataset(cfg.dataset, ...)``."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(DataConfig) if f.name != "dataset"}
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig(Seeded):
+    """Everything that defines the model. Library code receives this, never absl flags."""
+
+    backbone: str = option("conv4", "Encoder g_θ.", choices=encoders.BACKBONES)
+    objective: str = option("xza", "xz: I(X,Z); xa: I(X,A); xza: I(X,Z,A); bce: the baseline's focal loss on "
+                            "T_β; supervised: encoder + linear softmax head on labels.", choices=OBJECTIVES)
+    num_entities: int = option(8, "S, the number of entities (rows of z).", low=2)
+    entity_dim: int = option(8, "D, the size of each entity; S·D must equal the encoder width 64.", above=0)
+    num_relations: int = option(2, "K, the number of relation types.", above=0)
+    temperature: float = option(0.5, "τ of the Gumbel-softmax relations.", above=0)
+    hard_relations: bool = option(False, "Straight-through one-hot relation samples.")
+    mpnn_hidden: int = option(32, "Width of every MLP of the MPNN m_η.", above=0)
+    head_hidden: int = option(256, "Hidden width of the relation head f_δ.", above=0)
+    estimator_xz: str = option("nwj", "Estimator of the T_β critic: nwj (the paper's), infonce, js, or focal (the "
+                               "baseline's loss: with --objective=xza, 'P&S + structure').",
+                               choices=objectives.ESTIMATORS)
+    estimator_xa: str = option("nwj", "MI estimator of the T_ω critic.", choices=objectives.XA_ESTIMATORS)
+    entities: str = option("reshape", "reshape: z = reshape(g(x)) (the paper); slots: slot attention on the last "
+                           "feature map (hsl_tf.slots).", choices=slots.ENTITIES)
+    # Where the paper is silent or beyond it (README "Defaults that deviate from the paper"):
+    mpnn_norm: bool = option(False, "Batch norm at the end of every MPNN MLP (NRI's MLP; beyond the paper's text).")
+    mpnn_aggregation: str = option("sum", "Edge → node aggregation of m_η: sum, or mean (NRI: the sum ÷ S).",
+                                   choices=relations.AGGREGATIONS)
+    standardize_z: bool = option(False, "Standardise z (per view) before the MPNN.")
+    critic_offset: bool = option(False, "A learned scalar offset added to T_ω (beyond the paper).")
+    relation_prior: str = option("none", "Prior term on the relations: none (the paper), kl (NRI's per-edge KL to "
+                                 "uniform) or usage (KL of the batch's mean relation usage to uniform).",
+                                 choices=objectives.RELATION_PRIORS)
+    prior_weight: float = option(1.0, "Weight of --relation_prior in the loss.", low=0)
+    # Decided by the data, not options:
+    num_classes: int = option(10, "Classes of the supervised head.", above=0, flag=False)
+    mean: tuple = option((0.5, 0.5, 0.5), "Per-channel pixel mean in [0, 1].", flag=False)
+    std: tuple = option((0.25, 0.25, 0.25), "Per-channel pixel std in [0, 1].", flag=False)
+
+    def _check(self):
+        encoders.check_entities(self.backbone, self.num_entities, self.entity_dim)
+
+    @classmethod
+    def of(cls, cfg, **derived):
+        """The ModelConfig of ``cfg`` (any config holding its fields), with ``derived`` values."""
+        names = {f.name for f in dataclasses.fields(cls)} & {f.name for f in dataclasses.fields(cfg)}
+        return cls(**{n: getattr(cfg, n) for n in names - set(derived)}, **derived)
+
+
+@dataclasses.dataclass(frozen=True)
+class StepConfig(_Validated):
+    augmentations: int = option(4, "K_v, augmented views per image (the paper: 32).", low=1)
+    batch_size: int = option(64, "Global batch size (images; each brings K_v views).", low=1)
+    jit_compile: str = option("auto", "XLA-compile the train step: auto (chosen for this host: off when "
+                              "TensorFlow's oneDNN kernels are on, as on every x86 host by default; never under "
+                              "MirroredStrategy), true or false.")
+
+    def _check(self):
+        try:
+            host.parse_jit(self.jit_compile)
+        except ValueError:
+            raise ConfigError("jit_compile", self.jit_compile, "choose one of auto, true, false") from None
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig(ModelConfig, DataConfig, StepConfig, Stage):
+    """The resolved options of one training run (``flags.json`` records the options)."""
+
+    augment: str = option("ssl", "View augmentation: ssl (RandomResizedCrop, flip, colour jitter, grayscale) or "
+                          "crop_flip (the supervised baseline's 4-px padded random crop + flip).",
+                          choices=augment.POLICIES)
+    crop_scale_min: float | None = option(None, "Smallest crop area of RandomResizedCrop (default: the dataset's "
+                                          "own, 0.6 for shapes, 0.08 (P&S) otherwise).", above=0, high=1)
+    optimizer: str = option("adam", "adam (the paper) or sgd (momentum 0.9).", choices=optim.OPTIMIZERS)
+    lr_schedule: str = option("constant", "constant, or step (×0.1 at 50 % and 75 % of the epochs, as P&S's "
+                              "supervised baseline).", choices=optim.LR_SCHEDULES)
+    epochs: int = option(1, "Training epochs.", low=1)
+    max_steps: int = option(0, "Stop after this many steps in all (0: epochs only).", low=0)
+    learning_rate: float = option(1e-3, "Learning rate of the optimizer.", above=0)
+    surrogate_every: int = option(100, "Surrogate linear probe every N steps (0: never).", low=0)
+    surrogate_examples: int = option(5000, "Training images used by the surrogate probe.", low=1)
+    checkpoint_every: int = option(500, "Checkpoint every N steps.", low=1)
+    log_every: int = option(10, "Write TensorBoard scalars every N steps.", low=1)
+    export_dir: str | None = option(None, "Export base directory (default WORKDIR/export).")
+
+    def _check(self):
+        if self.augmentations < 2 and self.objective != "supervised":
+            raise ConfigError("augmentations", self.augmentations, "self-supervised objectives need ≥ 2 views")
+
+    def options(self):
+        """The options of the run (what ``flags.json`` records): every flag field, by name."""
+        return {f.name: getattr(self, f.name) for f in flag_fields(type(self))}
+
+
+@dataclasses.dataclass(frozen=True)
+class ProbeConfig(DataConfig, Stage):
+    """The linear probe of a frozen encoder (Table 1)."""
+
+    encoder: str | None = option(None, "An exported encoder (version dir, or base dir: newest version), "
+                                 "or random:conv4 / random:resnet8 (the RANDOM baseline).")
+    epochs: int = option(100, "Epochs of the linear classifier (the paper: 100).", low=1)
+    batch_size: int = option(64, "Batch size of the linear classifier.", low=1)
+    learning_rate: float = option(1e-3, "Adam learning rate of the linear classifier.", above=0)
+    num_classes: int | None = option(None, "Expected number of classes (default: the dataset's).", low=1)
+
+
+BENCH_MODES = ("model", "end_to_end")
+
+
+@dataclasses.dataclass(frozen=True)
+class BenchConfig(ModelConfig, StepConfig):
+    """One timed configuration of the training step (bin/benchmark)."""
+
+    steps: int = option(20, "Timed steps.", low=1)
+    warmup: int = option(3, "Untimed steps first (tracing).", low=1)
+    mode: str = option("model", "model: ready tensors; end_to_end: tf.data + augmentation.", choices=BENCH_MODES)
+    image_size: int = option(32, "Side of the (square) images.", low=16)
+
+    def _check(self):
+        if self.augmentations < 2 or self.batch_size < 2:
+            raise ConfigError("augmentations" if self.augmentations < 2 else "batch_size",
+                              min(self.augmentations, self.batch_size), "must be ≥ 2")
+
