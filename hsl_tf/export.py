@@ -25,17 +25,10 @@ import uuid
 import tensorflow as tf
 
 from hsl_tf.errors import UserError
+from hsl_tf.report.keys import VARIANT_DEFAULTS
+from hsl_tf.rundir import export_versions as versions  # export.versions(base): the complete versions
 
 META_FILE = os.path.join("assets.extra", "hsl_tf.json")
-
-
-def versions(base):
-    """Sorted integer versions present under ``base`` (complete SavedModels only)."""
-    if not os.path.isdir(base):
-        return []
-    found = [int(d) for d in os.listdir(base)
-             if re.fullmatch(r"\d+", d) and os.path.isfile(os.path.join(base, d, "saved_model.pb"))]
-    return sorted(found)
 
 
 def write_version(base, write_fn):
@@ -159,8 +152,6 @@ class EncoderHandle:
                       backbone=self.config["backbone"])
         if not random:
             record["train_dataset"] = self.train_dataset
-        from hsl_tf.report import VARIANT_DEFAULTS
-
         record.update({k: self.config[k] for k in VARIANT_DEFAULTS if k in self.config})
         if record.get("relation_prior", "none") != "none":
             record["prior_weight"] = self.config.get("prior_weight")

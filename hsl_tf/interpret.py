@@ -41,6 +41,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+# The mask figure (Fig. 4/5) is drawn by hsl_tf.figures; interpret.<name> stays for its callers.
+from hsl_tf.figures import TILE_PX, figure_size_px, save_mask_figure  # noqa: F401
+
 MASK_OPTIMIZERS = ("adam", "sgd")  # sgd: plain gradient steps (no per-pixel normalisation)
 DEFAULT_STEPS = 2000
 # Per optimizer. Adam: the paper's kind of step. SGD: steps on the objective divided by its
@@ -211,56 +214,3 @@ def optimize_masks(encoder, images_uint8, *, steps=DEFAULT_STEPS, learning_rate=
     masks = tf.sigmoid(upsample(phi, (h, w))).numpy().astype(np.float32)  # [N, S, H, W]
     return dict(masks=masks, objective_per_row=final.astype(np.float32), curve=curve)
 
-
-# --------------------------------------------------------------------------------------------
-# Figure (the layout of the paper's Fig. 4/5)
-
-TILE_PX = 64
-DPI = 100
-
-
-def figure_size_px(num_images, num_entities, tile_px=TILE_PX):
-    """(width, height) in pixels of :func:`save_mask_figure`'s PNG.
-
-    One row per image, S + 1 square tiles of ``tile_px`` (the image, then its masks z_1..z_S),
-    under a title band of ``tile_px // 2`` pixels: width (S + 1)·tile_px, height
-    N·tile_px + tile_px // 2.
-    """
-    return (num_entities + 1) * tile_px, num_images * tile_px + tile_px // 2
-
-
-def save_mask_figure(path, images, masks, tile_px=TILE_PX):
-    """Writes the masks σ(φ) (white = kept, dark = removed, i.e. salient for that row) as a PNG.
-
-    Args:
-      path: output PNG path.
-      images: uint8 [N, H, W, 3].
-      masks: [N, S, H, W] in [0, 1].
-      tile_px: size of each square tile in pixels; the PNG is exactly
-        ``figure_size_px(N, S, tile_px)``.
-    """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib.figure import Figure  # no pyplot: no global state, no GUI
-
-    n, s = masks.shape[:2]
-    width, height = figure_size_px(n, s, tile_px)
-    fig = Figure(figsize=(width / DPI, height / DPI), dpi=DPI, facecolor="white")
-    pad = 1.0  # px of white around each tile
-    header = tile_px // 2
-    for col in range(s + 1):
-        x = col * tile_px
-        label = "$x$" if col == 0 else f"$z_{{{col}}}$"
-        fig.text((x + tile_px / 2) / width, 1 - header / 2 / height, label, ha="center", va="center",
-                 fontsize=max(6, tile_px // 6))
-        for row in range(n):
-            y = height - header - (row + 1) * tile_px  # bottom edge, from the figure's bottom
-            ax = fig.add_axes([(x + pad) / width, (y + pad) / height,
-                               (tile_px - 2 * pad) / width, (tile_px - 2 * pad) / height])
-            ax.set_axis_off()
-            if col == 0:
-                ax.imshow(images[row], interpolation="nearest")
-            else:
-                ax.imshow(masks[row, col - 1], cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest")
-    fig.savefig(path, dpi=DPI, facecolor="white")

@@ -1,13 +1,18 @@
-"""Run-directory I/O shared by every stage: the workdir check and the one atomic write.
+"""Run-directory I/O shared by every stage: the workdir check, the one atomic write, the one
+TensorBoard event reader and the export version lookup.
 
-No TensorFlow import: a probe, an interpretation or a report need not load the training stack.
+No TensorFlow import at module level: a probe, an interpretation or a report need not load the
+training stack (the event reader imports TensorFlow when it is called).
 Every file a stage writes goes through :func:`atomic_open` (a temp file in the same directory,
 then ``os.replace``), so a crash never leaves half a file.
 """
 
+import collections
 import contextlib
+import glob
 import json
 import os
+import re
 import tempfile
 
 from hsl_tf.errors import UserError
@@ -45,3 +50,90 @@ def write_json(path, obj):
 def write_bytes(path, data):
     with atomic_open(path, "wb") as f:
         f.write(data)
+
+
+# ---------------------------------------------------------------------------------------------
+# Export versions (the TF Serving layout ``<base>/<integer version>/saved_model.pb``)
+
+
+def export_versions(base):
+    """Sorted integer versions present under ``base`` (complete SavedModels only)."""
+    if not os.path.isdir(base):
+        return []
+    found = [int(d) for d in os.listdir(base)
+             if re.fullmatch(r"\d+", d) and os.path.isfile(os.path.join(base, d, "saved_model.pb"))]
+    return sorted(found)
+
+
+# ---------------------------------------------------------------------------------------------
+# TensorBoard events: the one reader
+
+Scalar = collections.namedtuple("Scalar", "tag step value wall_time")
+
+
+def event_files(tb_dir):
+    """The TensorBoard event files below ``tb_dir`` (recursively), sorted by path."""
+    return sorted(glob.glob(os.path.join(tb_dir, "**", "events.out.tfevents.*"), recursive=True))
+
+
+def summary_values(paths, damaged=None):
+    """``(event, value)`` for every summary value of the event files ``paths``, in file order.
+
+    A record that cannot be read (a truncated file: a writer still writing, or killed mid-record)
+    ends its file: the records before it are read, and the path is appended to ``damaged`` (a
+    list) when one is given.
+    """
+    import tensorflow as tf
+
+    for path in paths:
+        try:
+            for rec in tf.data.TFRecordDataset(path):
+                event = tf.compat.v1.Event.FromString(rec.numpy())
+                for value in event.summary.value:
+                    yield event, value
+        except tf.errors.DataLossError:
+            if damaged is not None:
+                damaged.append(path)
+
+
+def _scalar(value):
+    """The number a summary value holds: TF1 ``simple_value`` or a TF2 scalar tensor (else None)."""
+    import tensorflow as tf
+
+    if value.HasField("simple_value"):
+        return float(value.simple_value)
+    if value.HasField("tensor") and value.metadata.plugin_data.plugin_name in ("", "scalars"):
+        arr = tf.make_ndarray(value.tensor)
+        if arr.size == 1 and arr.dtype.kind in "fiub":
+            return float(arr.reshape(()))
+    return None
+
+
+def scalar_events(paths, damaged=None):
+    """Every scalar of the event files ``paths`` as :class:`Scalar` rows, in file and record order."""
+    out = []
+    for event, value in summary_values(paths, damaged):
+        number = _scalar(value)
+        if number is not None:
+            out.append(Scalar(value.tag, int(event.step), number, event.wall_time))
+    return out
+
+
+def read_scalars(tb_dir, every_write=False, damaged=None):
+    """``{tag: [(step, value), ...]}`` from every event file below ``tb_dir``, sorted by step.
+
+    A step written more than once (a resumed run) keeps its last-written value (latest wall time,
+    then file order), unless ``every_write``: then every write is kept, and a repeated step shows.
+    ``damaged``: see :func:`summary_values`.
+    """
+    latest = {}  # (tag, step) -> (wall_time, order, value)
+    out = collections.defaultdict(list)
+    for order, s in enumerate(scalar_events(event_files(tb_dir), damaged)):
+        key = (s.tag, s.step)
+        if every_write:
+            out[s.tag].append((s.step, s.value))
+        elif key not in latest or (s.wall_time, order) >= latest[key][:2]:
+            latest[key] = (s.wall_time, order, s.value)
+    for (tag, step), (_, _, value) in latest.items():
+        out[tag].append((step, value))
+    return {tag: sorted(v) for tag, v in sorted(out.items())}

@@ -21,6 +21,7 @@ import sys
 import time
 
 from hsl_tf.errors import UserError
+from hsl_tf.rundir import atomic_open, read_scalars
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIGS = os.path.join(REPO, "configs")
@@ -117,10 +118,6 @@ def probe_command(cell, protocol_args, root, probe_epochs):
 
 def write_scalars_csv(logdir, path):
     """Every scalar of the run's TensorBoard events as ``tag, step, value`` rows."""
-    from hsl_tf.curves import read_scalars
-
-    from hsl_tf.rundir import atomic_open
-
     with atomic_open(path, newline="") as f:
         w = csv.writer(f)
         w.writerow(["tag", "step", "value"])

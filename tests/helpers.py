@@ -1,10 +1,10 @@
-"""Shared test helpers: the tiny configuration, a session-wide tiny training run, event readers."""
+"""Shared test helpers: the tiny configuration, a session-wide tiny training run, the event reader."""
 
-import glob
 import os
 
 import pytest
-import tensorflow as tf
+
+from hsl_tf import rundir
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -21,19 +21,15 @@ def tiny_kwargs(workdir, **overrides):
 def read_scalars(logdir):
     """{tag: [(step, value), ...]} from every event file below ``logdir``, sorted by step.
 
-    Unlike :func:`hsl_tf.curves.read_scalars`, which keeps the last value of a step written
-    twice, this keeps every write: a test of resumption sees a duplicated step as a failure.
+    :func:`hsl_tf.rundir.read_scalars` with every write kept (by default it keeps the last value
+    of a step written twice): a test of resumption sees a duplicated step as a failure. A
+    damaged event file fails the test.
     """
     assert os.path.isdir(logdir), f"no TensorBoard directory {logdir}"
-    out = {}
-    for path in sorted(glob.glob(os.path.join(logdir, "**", "events.out.tfevents.*"), recursive=True)):
-        for rec in tf.data.TFRecordDataset(path):
-            event = tf.compat.v1.Event.FromString(rec.numpy())
-            for v in event.summary.value:
-                if v.metadata.plugin_data.plugin_name == "images":
-                    continue
-                out.setdefault(v.tag, []).append((event.step, float(tf.make_ndarray(v.tensor))))
-    return {k: sorted(v) for k, v in out.items()}
+    damaged = []
+    out = rundir.read_scalars(logdir, every_write=True, damaged=damaged)
+    assert not damaged, f"damaged event files {damaged}"
+    return out
 
 
 def train_keeping_model(cfg):

@@ -1,6 +1,5 @@
 """Interpretation stage: Eq. 4 mask optimisation, the binding scores and bin/interpret."""
 
-import glob
 import json
 import os
 import subprocess
@@ -11,7 +10,7 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from hsl_tf import binding, interpret
+from hsl_tf import binding, interpret, rundir
 from hsl_tf.data.datasets import load_dataset
 from hsl_tf.export import load_encoder
 from tests.helpers import ROOT, read_scalars
@@ -200,11 +199,8 @@ def test_cli_end_to_end(tiny_run, tmp_path):  # noqa: F811
     scalars = read_scalars(os.path.join(work, "tb"))
     assert [step for step, _ in scalars["interpret/objective"]] == list(range(6))
     assert "interpret/objective_random" in scalars
-    image_tags = set()
-    for path in glob.glob(os.path.join(work, "tb", "events.out.tfevents.*")):
-        for rec in tf.data.TFRecordDataset(path):
-            event = tf.compat.v1.Event.FromString(rec.numpy())
-            image_tags.update(v.tag for v in event.summary.value if v.metadata.plugin_data.plugin_name == "images")
+    image_tags = {v.tag for _, v in rundir.summary_values(rundir.event_files(os.path.join(work, "tb")))
+                  if v.metadata.plugin_data.plugin_name == "images"}
     assert {"interpret/masks", "interpret/masks_random"} <= image_tags
 
 

@@ -1,12 +1,9 @@
-"""Reliability: SIGKILL and resume (bin/crashtest), SIGTERM, atomic never-overwritten exports,
-and the non-finite-loss guard."""
+"""Reliability: SIGKILL and resume (tests/tools/crashtest.py), SIGTERM, atomic never-overwritten
+exports, and the non-finite-loss guard."""
 
-import importlib.machinery
-import importlib.util
 import os
 import re
 import signal
-import struct
 import subprocess
 import sys
 import time
@@ -15,36 +12,25 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from hsl_tf import export
+from hsl_tf import export, rundir
 from hsl_tf.callbacks import TrainingStopped
 from hsl_tf.model import HSLModel
 from hsl_tf.train import TrainConfig, train
 from tests import helpers
+from tests.tools import crashtest
 
 ROOT = helpers.ROOT
-CRASHTEST = os.path.join(ROOT, "bin", "crashtest")
 TRAIN = os.path.join(ROOT, "bin", "train")
 
 
-def _load_crashtest():
-    loader = importlib.machinery.SourceFileLoader("crashtest", CRASHTEST)
-    spec = importlib.util.spec_from_loader("crashtest", loader)
-    module = importlib.util.module_from_spec(spec)
-    loader.exec_module(module)
-    return module
-
-
-crashtest = _load_crashtest()
-
-
-# ----------------------------------------------------------------------- bin/crashtest, its parts
+# ---------------------------------------------------------------------- the crash harness, its parts
 
 CRASH_TRY = "test_crashtest_one_kill_resume_try_holds"
 
 
 @pytest.fixture(scope="module", autouse=True)
 def crashtest_in_background(request, tmp_path_factory):
-    """Starts the one-try ``bin/crashtest`` run at module start (when its test is selected), so that
+    """Starts the one-try crash harness run at module start (when its test is selected), so that
     its two trainings overlap with the other tests of this module; the last test collects it."""
     if not any(item.name == CRASH_TRY for item in request.session.items):
         yield None
@@ -52,31 +38,15 @@ def crashtest_in_background(request, tmp_path_factory):
     work = str(tmp_path_factory.mktemp("crashtest"))
     out_path, err_path = os.path.join(work, "stdout"), os.path.join(work, "stderr")
     with open(out_path, "w") as out, open(err_path, "w") as err:
-        proc = subprocess.Popen([sys.executable, CRASHTEST, "--tries=1", "--seed=1", f"--workdir={work}/runs",
-                                 "--max_steps=20", "--checkpoint_every=5", "--timeout=400"],
-                                stdout=out, stderr=err, stdin=subprocess.DEVNULL, start_new_session=True)
+        proc = subprocess.Popen([sys.executable, "-m", "tests.tools.crashtest", "--tries=1", "--seed=1",
+                                 f"--workdir={work}/runs", "--max_steps=20", "--checkpoint_every=5", "--timeout=400"],
+                                stdout=out, stderr=err, stdin=subprocess.DEVNULL, start_new_session=True, cwd=ROOT)
     try:
         yield dict(proc=proc, stdout=out_path, stderr=err_path)
     finally:
         if proc.poll() is None:  # the test did not collect it (deselected, interrupted)
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
-
-
-def _tfrecord(payload):
-    return struct.pack("<Q", len(payload)) + b"\0" * 4 + payload + b"\0" * 4
-
-
-def test_crashtest_reader_skips_a_truncated_last_record(tmp_path):
-    Event = crashtest._event_class()
-    events = []
-    for step in (1, 2, 3):
-        e = Event(step=step)
-        e.summary.value.add(tag="train/loss", simple_value=0.5)
-        events.append(_tfrecord(e.SerializeToString()))
-    path = tmp_path / "events.out.tfevents.1.host"
-    path.write_bytes(b"".join(events) + events[0][:-7])  # a writer killed mid-record
-    assert crashtest.loss_steps([str(path)]) == [1, 2, 3]
 
 
 def test_crashtest_reads_the_checkpoint_file(tmp_path):
@@ -119,7 +89,7 @@ def test_sigterm_checkpoints_exits_143_and_resumes(tmp_path):
     proc = _start(base + ["--max_steps=200", "--verbose=0"], work, "first")
     try:
         deadline = time.monotonic() + 400  # hang guard
-        while max(crashtest.loss_steps(crashtest.event_files(os.path.join(run, "tb"))), default=0) < 2:
+        while max(crashtest.loss_steps(rundir.event_files(os.path.join(run, "tb"))), default=0) < 2:
             assert proc.poll() is None, _read(work, "first.err")[-2000:]
             assert time.monotonic() < deadline, "no training step logged"
             time.sleep(0.1)
@@ -136,7 +106,7 @@ def test_sigterm_checkpoints_exits_143_and_resumes(tmp_path):
     n = crashtest.last_checkpoint(os.path.join(run, "checkpoints"))
     assert n is not None and n >= 2, _read(os.path.join(run, "checkpoints"), "checkpoint")
     assert f"step {n}" in lines[0]
-    logged = crashtest.loss_steps(crashtest.event_files(os.path.join(run, "tb")))
+    logged = crashtest.loss_steps(rundir.event_files(os.path.join(run, "tb")))
     assert logged == list(range(1, n + 1))  # the checkpoint is at the step reached: nothing lost
     assert not os.path.exists(os.path.join(run, "results.json"))
 
@@ -144,7 +114,7 @@ def test_sigterm_checkpoints_exits_143_and_resumes(tmp_path):
                            capture_output=True, text=True, timeout=400, cwd=ROOT)
     assert rerun.returncode == 0, rerun.stderr[-2000:]
     assert f"Resuming from step {n} " in rerun.stdout, rerun.stdout[-2000:]
-    assert crashtest.loss_steps(crashtest.event_files(os.path.join(run, "tb"))) == list(range(1, n + 3))
+    assert crashtest.loss_steps(rundir.event_files(os.path.join(run, "tb"))) == list(range(1, n + 3))
     assert crashtest.last_checkpoint(os.path.join(run, "checkpoints")) == n + 2
 
 
@@ -272,10 +242,10 @@ def test_nonfinite_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypat
     assert export.versions(os.path.join(workdir, "export", "encoder")) == []
 
 
-# --------------------------------------------------------------------- bin/crashtest, one try
+# ------------------------------------------------------------------- the crash harness, one try
 
 def test_crashtest_one_kill_resume_try_holds(crashtest_in_background):
-    """One SIGKILL/resume try of bin/crashtest (started in the background by the fixture)."""
+    """One SIGKILL/resume try of the crash harness (started in the background by the fixture)."""
     run = crashtest_in_background
     try:
         code = run["proc"].wait(timeout=900)  # hang guard

@@ -3,6 +3,7 @@
 
 import csv
 import json
+import logging
 import os
 import statistics
 import subprocess
@@ -12,7 +13,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from hsl_tf import curves, report
+from hsl_tf import report
+from hsl_tf.report import curves, keys
 from hsl_tf.errors import UserError
 from tests import helpers
 
@@ -79,7 +81,8 @@ def test_csv_full_precision(probes, tmp_path):
     assert (sup["mean"], sup["std"], sup["n"]) == ("0.787", "", "1")
 
 
-def test_variants_never_merge_and_bad_records_are_skipped(tmp_path, capsys):
+def test_variants_never_merge_and_bad_records_are_skipped(tmp_path, caplog):
+    caplog.set_level(logging.WARNING, logger="hsl_tf.report")
     recs = [probe("xza", 0.5, 0), probe("xza", 0.7, 1, estimator_xz="nwj", entities="rows"),
             probe("xza", 0.9, 0, estimator_xz="infonce", entities="slots"),
             probe("xza", 0.3, 0, estimator_xz="infonce"), probe("bce", 0.4, 0), probe("zeta", 0.1, 0),
@@ -89,7 +92,7 @@ def test_variants_never_merge_and_bad_records_are_skipped(tmp_path, capsys):
     assert [(r.method, r.n) for r in rows] == [
         ("bce", 1), ("xza", 2), ("xza[entities=slots,estimator_xz=infonce]", 1), ("xza[estimator_xz=infonce]", 1),
         ("zeta", 1)]
-    err = capsys.readouterr().err
+    err = caplog.text
     assert "old/results.json: no method, backbone; skipped" in err
     assert "odd/results.json: test_accuracy='n/a' is not a number; skipped" in err
     labels = [line.split(" | ")[0][2:] for line in report.format_markdown(rows).splitlines()[2:7]]
@@ -160,18 +163,6 @@ def train_runs(tmp_path_factory):
     return base
 
 
-def test_read_scalars_keeps_last_value_of_a_rewritten_step(tmp_path):
-    for values in ([(1, 0.1), (2, 0.2)], [(2, 0.25), (3, 0.3)]):  # a resumed run rewrites step 2
-        writer = tf.summary.create_file_writer(str(tmp_path))
-        with writer.as_default():
-            for step, v in values:
-                tf.summary.scalar("surrogate/train_accuracy", v, step=step)
-        writer.close()
-    got = curves.read_scalars(str(tmp_path))["surrogate/train_accuracy"]
-    assert [s for s, _ in got] == [1, 2, 3]
-    np.testing.assert_allclose([v for _, v in got], [0.1, 0.25, 0.3], rtol=1e-6)
-
-
 def test_surrogate_curves_mean_and_std_over_seeds(train_runs):
     runs = report.collect([str(train_runs)])["train"]
     assert sorted((r["objective"], r["seed"]) for r in runs) == [("xz", 0), ("xz", 1), ("xza", 0), ("xza", 1)]
@@ -188,14 +179,22 @@ def test_surrogate_curves_mean_and_std_over_seeds(train_runs):
     np.testing.assert_allclose(got_curves[("cifar10", "conv4")]["xza"][1], [0.2, 0.5, 0.6], rtol=1e-6)
 
 
-def test_plot_writes_a_readable_png(train_runs, tmp_path):
-    import matplotlib.image
+def test_figure_lines_in_legend_order_with_the_papers_colours(train_runs):
+    got = curves.surrogate_curves(report.collect([str(train_runs)])["train"])[("cifar10", "conv4")]
+    got["xza[critic_offset=True]"] = got["xza"]  # a variant: the first free extra colour of its panel
+    lines = curves.figure_lines(got)
+    assert [(label, color, n) for label, color, *_, n in lines] == [
+        ("I(X,Z) (NWJ)", "tab:blue", 2), ("I(X,Z,A)", "tab:red", 2),
+        ("I(X,Z,A) [T_ω offset]", keys.EXTRA_COLORS[2], 2)]
+    np.testing.assert_array_equal(lines[0][2], [0, 100, 200])  # steps, then mean and std
+    np.testing.assert_allclose(lines[1][3], [0.2, 0.5, 0.6], rtol=1e-6)
 
-    paths = curves.plot_surrogate(report.collect([str(train_runs)])["train"], str(tmp_path))
-    assert paths == [str(tmp_path / "surrogate_cifar10_conv4.png")]
-    img = matplotlib.image.imread(paths[0])
-    assert img.ndim == 3 and img.shape[0] > 300 and img.shape[1] > 500
-    assert img[..., :3].std() > 0.01 and os.path.getsize(paths[0]) > 10_000  # not a blank canvas
+
+def test_report_keys_import_no_tensorflow_or_matplotlib():
+    code = ("import sys, hsl_tf.report, hsl_tf.report.keys; "
+            "print(sorted(m for m in ('tensorflow', 'matplotlib') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert out.stdout.strip() == "[]", out.stderr
 
 
 # ---------------------------------------------------------------------------------------------

@@ -5,7 +5,8 @@ import os
 
 import pytest
 
-from hsl_tf import readme, report
+from hsl_tf import report
+from hsl_tf.report import readme
 from tests.helpers import ROOT
 
 RESULTS = os.path.join(ROOT, "results", "cpu")

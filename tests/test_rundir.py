@@ -1,8 +1,10 @@
-"""hsl_tf.rundir: the one atomic write and the workdir check."""
+"""hsl_tf.rundir: the one atomic write, the workdir check, the export versions and the one
+TensorBoard event reader (read back from events written by tf.summary)."""
 
 import json
 import os
 
+import numpy as np
 import pytest
 
 from hsl_tf import rundir
@@ -39,3 +41,65 @@ def test_rundir_imports_no_tensorflow():
     code = "import sys, hsl_tf.rundir; print('tensorflow' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60).stdout
     assert out.strip() == "False"
+
+
+def test_export_versions_lists_complete_savedmodels_only(tmp_path):
+    assert rundir.export_versions(str(tmp_path / "none")) == []
+    for name, complete in (("1", True), ("2", False), ("10", True), ("x", True), (".tmp-1", True)):
+        (tmp_path / name).mkdir()
+        if complete:
+            (tmp_path / name / "saved_model.pb").write_bytes(b"")
+    assert rundir.export_versions(str(tmp_path)) == [1, 10]
+
+
+def _write_scalars(logdir, values, tag="surrogate/train_accuracy"):
+    import tensorflow as tf
+
+    writer = tf.summary.create_file_writer(str(logdir))
+    with writer.as_default():
+        for step, v in values:
+            tf.summary.scalar(tag, v, step=step)
+    writer.close()
+
+
+def test_read_scalars_exact_tags_steps_and_values(tmp_path):
+    import tensorflow as tf
+
+    _write_scalars(tmp_path / "tb", [(1, 0.5), (2, 0.25)], tag="train/loss")
+    writer = tf.summary.create_file_writer(str(tmp_path / "tb" / "sub"))
+    with writer.as_default():
+        tf.summary.scalar("train/mi", 3, step=7)
+        tf.summary.text("warnings/relation_collapse", "not a number", step=7)
+        tf.summary.image("interpret/masks", tf.zeros([1, 2, 2, 3]), step=7)
+    writer.close()
+    with tf.io.TFRecordWriter(str(tmp_path / "tb" / "events.out.tfevents.0.tf1")) as f:  # a TF1 simple_value
+        event = tf.compat.v1.Event(step=4, wall_time=1.0)
+        event.summary.value.add(tag="old/acc", simple_value=0.75)
+        f.write(event.SerializeToString())
+    assert rundir.read_scalars(str(tmp_path / "tb")) == {
+        "old/acc": [(4, 0.75)], "train/loss": [(1, 0.5), (2, 0.25)], "train/mi": [(7, 3.0)]}
+    tags = {v.tag for _, v in rundir.summary_values(rundir.event_files(str(tmp_path / "tb")))}
+    assert tags == {"old/acc", "train/loss", "train/mi", "warnings/relation_collapse", "interpret/masks"}
+
+
+def test_read_scalars_keeps_last_value_of_a_rewritten_step(tmp_path):
+    for values in ([(1, 0.1), (2, 0.2)], [(2, 0.25), (3, 0.3)]):  # a resumed run rewrites step 2
+        _write_scalars(tmp_path, values)
+    got = rundir.read_scalars(str(tmp_path))["surrogate/train_accuracy"]
+    assert [s for s, _ in got] == [1, 2, 3]
+    np.testing.assert_allclose([v for _, v in got], [0.1, 0.25, 0.3], rtol=1e-6)
+    every = rundir.read_scalars(str(tmp_path), every_write=True)["surrogate/train_accuracy"]
+    assert [s for s, _ in every] == [1, 2, 2, 3]  # every write kept: the repeat shows
+    np.testing.assert_allclose([v for _, v in every], [0.1, 0.2, 0.25, 0.3], rtol=1e-6)
+
+
+def test_reader_skips_a_truncated_last_record(tmp_path):
+    _write_scalars(tmp_path, [(1, 0.5), (2, 0.5), (3, 0.5)], tag="train/loss")
+    [path] = rundir.event_files(str(tmp_path))
+    data = open(path, "rb").read()
+    with open(path, "ab") as f:
+        f.write(data[:30])  # a writer killed mid-record
+    damaged = []
+    assert [s.step for s in rundir.scalar_events([path], damaged)] == [1, 2, 3]
+    assert damaged == [path]
+    assert rundir.read_scalars(str(tmp_path)) == {"train/loss": [(1, 0.5), (2, 0.5), (3, 0.5)]}

@@ -7,7 +7,8 @@ import subprocess
 
 import pytest
 
-from hsl_tf import curves, sweep
+from hsl_tf import rundir, sweep
+from hsl_tf.report import curves
 from hsl_tf.errors import UserError
 from tests.helpers import ROOT
 
@@ -41,7 +42,7 @@ def test_sweep_runs_keeps_records_and_skips_finished_cells(tmp_path):
     probe = json.loads((kept / "probe" / "results.json").read_text())
     assert probe["method"] == "bce" and 0 <= probe["test_accuracy"] <= 1 and probe["git_commit"]
     # the CSV holds the same scalars as the events
-    from_tb = curves.read_scalars(str(tmp_path / "runs" / "bce-s0" / "tb"))
+    from_tb = rundir.read_scalars(str(tmp_path / "runs" / "bce-s0" / "tb"))
     from_csv = curves.read_scalars_csv(str(kept / "scalars.csv"))
     assert from_csv.keys() == from_tb.keys() and "surrogate/train_accuracy" in from_csv
     for tag in from_tb:

@@ -1,0 +1,104 @@
+"""Every figure of the package, and the only module that imports matplotlib (when a figure is drawn).
+
+- :func:`plot_surrogate`: Fig. 3, the surrogate-probe curves of ``bin/report``;
+- :func:`save_mask_figure`: the mask figure of ``bin/interpret`` (the layout of the paper's Fig. 4/5).
+
+The callers pass plain data (arrays, labels, colours): this module knows no method keys or runs.
+"""
+
+import os
+import re
+
+
+# ---------------------------------------------------------------------------------------------
+# Fig. 3
+
+
+def _safe(name):
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", str(name)).strip("_") or "unknown"
+
+
+def plot_surrogate(panels, out_dir):
+    """One PNG per (dataset, backbone): ``surrogate_<dataset>_<backbone>.png``. Returns the paths.
+
+    ``panels``: ``{(dataset, backbone): [(label, color, steps, mean, std, n), ...]}``, the lines in
+    legend order (:func:`hsl_tf.report.curves.figure_lines`); accuracies are fractions.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    paths = []
+    for dataset, backbone in sorted(panels):
+        fig, ax = plt.subplots(figsize=(6.4, 4.2))
+        for label, color, steps, mean, std, n in panels[(dataset, backbone)]:
+            ax.plot(steps, 100 * mean, color=color, lw=1.8, marker="o" if len(steps) < 30 else None,
+                    ms=3, label=f"{label} (n={n})")
+            if n > 1:
+                ax.fill_between(steps, 100 * (mean - std), 100 * (mean + std), color=color, alpha=0.2, lw=0)
+        ax.set_xlabel("training step")
+        ax.set_ylabel("surrogate train accuracy (%)")
+        ax.set_title(f"Surrogate linear probe (Fig. 3): {dataset}, {backbone}")
+        ax.grid(alpha=0.3)
+        ax.legend(loc="lower right", fontsize=9)
+        fig.tight_layout()
+        path = os.path.join(out_dir, f"surrogate_{_safe(dataset)}_{_safe(backbone)}.png")
+        fig.savefig(path, dpi=120)
+        plt.close(fig)
+        paths.append(path)
+    return paths
+
+
+# ---------------------------------------------------------------------------------------------
+# The mask figure (the layout of the paper's Fig. 4/5)
+
+TILE_PX = 64
+DPI = 100
+
+
+def figure_size_px(num_images, num_entities, tile_px=TILE_PX):
+    """(width, height) in pixels of :func:`save_mask_figure`'s PNG.
+
+    One row per image, S + 1 square tiles of ``tile_px`` (the image, then its masks z_1..z_S),
+    under a title band of ``tile_px // 2`` pixels: width (S + 1)·tile_px, height
+    N·tile_px + tile_px // 2.
+    """
+    return (num_entities + 1) * tile_px, num_images * tile_px + tile_px // 2
+
+
+def save_mask_figure(path, images, masks, tile_px=TILE_PX):
+    """Writes the masks σ(φ) (white = kept, dark = removed, i.e. salient for that row) as a PNG.
+
+    Args:
+      path: output PNG path.
+      images: uint8 [N, H, W, 3].
+      masks: [N, S, H, W] in [0, 1].
+      tile_px: size of each square tile in pixels; the PNG is exactly
+        ``figure_size_px(N, S, tile_px)``.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure  # no pyplot: no global state, no GUI
+
+    n, s = masks.shape[:2]
+    width, height = figure_size_px(n, s, tile_px)
+    fig = Figure(figsize=(width / DPI, height / DPI), dpi=DPI, facecolor="white")
+    pad = 1.0  # px of white around each tile
+    header = tile_px // 2
+    for col in range(s + 1):
+        x = col * tile_px
+        label = "$x$" if col == 0 else f"$z_{{{col}}}$"
+        fig.text((x + tile_px / 2) / width, 1 - header / 2 / height, label, ha="center", va="center",
+                 fontsize=max(6, tile_px // 6))
+        for row in range(n):
+            y = height - header - (row + 1) * tile_px  # bottom edge, from the figure's bottom
+            ax = fig.add_axes([(x + pad) / width, (y + pad) / height,
+                               (tile_px - 2 * pad) / width, (tile_px - 2 * pad) / height])
+            ax.set_axis_off()
+            if col == 0:
+                ax.imshow(images[row], interpolation="nearest")
+            else:
+                ax.imshow(masks[row, col - 1], cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest")
+    fig.savefig(path, dpi=DPI, facecolor="white")

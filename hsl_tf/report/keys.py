@@ -1,0 +1,99 @@
+"""What a row of the report is: method keys, their labels, orders and colours.
+
+Records that differ in a variant key (``estimator``, ``estimator_xz``, ``estimator_xa``,
+``entities``, ... set to a non-default value) never merge: the variant is part of the method key
+(``xza[entities=slots,estimator_xz=infonce]``) and of the label (``I(X,Z,A) [slots, infonce]``).
+``train_dataset`` and the probe ``epochs`` (:data:`CONTEXT_KEYS`) join the key too, but only when
+the records disagree on them.
+
+No TensorFlow, numpy or matplotlib: :mod:`hsl_tf.export` reads :data:`VARIANT_DEFAULTS` from here.
+"""
+
+import collections
+import re
+
+# The paper's Table 1 order; our NWJ I(X,Z) variant sits beside the paper's baseline.
+METHOD_ORDER = ("supervised", "random", "bce", "xz", "xa", "xza")
+METHOD_LABELS = {"random": "RANDOM", "supervised": "SUPERVISED", "bce": "I(X,Z)* (P&S)", "xz": "I(X,Z) (NWJ)",
+                 "xa": "I(X,A)", "xza": "I(X,Z,A)"}
+METHOD_COLORS = {"xz": "tab:blue", "xa": "tab:green", "xza": "tab:red",  # as in the paper's Fig. 3
+                 "supervised": "black", "bce": "tab:purple", "random": "tab:gray"}
+EXTRA_COLORS = ("tab:orange", "tab:brown", "tab:pink", "tab:olive", "tab:cyan")  # variants, others
+BACKBONE_ORDER = ("conv4", "resnet8")
+DATASET_ORDER = ("cifar10", "cifar100", "shapes")
+# Variant keys and the values that mean "the paper's setting" (hidden from labels).
+VARIANT_DEFAULTS = {"entities": {None, "", "rows", "reshape", "default"},
+                    "estimator": {None, "", "nwj"}, "estimator_xz": {None, "", "nwj"},
+                    "estimator_xa": {None, "", "nwj"}, "mpnn_norm": {None, False}, "mpnn_aggregation": {None, "sum"},
+                    "standardize_z": {None, False}, "critic_offset": {None, False},
+                    "relation_prior": {None, "none"}, "temperature": {None, 0.5}, "hard": {None, False}}
+# How a non-default variant value reads in a label (default: the value itself).
+VARIANT_NAMES = {"mpnn_norm": "MPNN BN", "mpnn_aggregation": "mean aggr.", "standardize_z": "std. z",
+                 "critic_offset": "T_ω offset", "relation_prior": "{} prior", "temperature": "τ={}",
+                 "hard": "hard"}
+CONTEXT_KEYS = ("train_dataset", "epochs")  # join the key only when the records disagree
+
+
+def method_key(record, context=()):
+    """``method`` or ``method[k=v,...]`` with the non-default variant keys (and ``context`` keys)."""
+    parts = [f"{k}={record[k]}" for k in VARIANT_DEFAULTS if record.get(k) not in VARIANT_DEFAULTS[k]]
+    parts += [f"{k}={record[k]}" for k in context if record.get(k) is not None]
+    return str(record["method"]) + (f"[{','.join(parts)}]" if parts else "")
+
+
+def split_key(key):
+    """``("xza", [("entities", "slots"), ...])`` of ``xza[entities=slots,...]``."""
+    m = re.fullmatch(r"([^\[]*)\[(.*)\]", key)
+    if not m:
+        return key, []
+    return m.group(1), [tuple(p.split("=", 1)) for p in m.group(2).split(",")]
+
+
+def method_label(key, verbose=False):
+    """The row label of a method key: ``I(X,Z,A)``, ``I(X,Z,A) [slots, infonce]``..."""
+    base, parts = split_key(key)
+    label = METHOD_LABELS.get(base, base)
+    if not parts:
+        return label
+    if verbose:
+        items = [f"{k}={v}" for k, v in parts]
+    else:
+        items = []
+        for k, v in parts:
+            item = f"{k}={v}" if k in CONTEXT_KEYS else VARIANT_NAMES.get(k, "{}").format(v)
+            if item not in items:
+                items.append(item)
+    return f"{label} [{', '.join(items)}]"
+
+
+def labels(keys):
+    """Labels for ``keys``, verbose where two short labels would coincide."""
+    short = {k: method_label(k) for k in keys}
+    clash = collections.Counter(short.values())
+    return {k: (method_label(k, verbose=True) if clash[short[k]] > 1 else short[k]) for k in keys}
+
+
+def rank(value, order):
+    """Sort key: the position in ``order``, then the others by name."""
+    return (order.index(value), "") if value in order else (len(order), str(value))
+
+
+def method_sort(key):
+    """Sort key of a method key: Table 1 order, then its variants."""
+    base, parts = split_key(key)
+    return rank(base, METHOD_ORDER), parts
+
+
+def column_sort(backbone, dataset):
+    """Sort key of a Table 1 column: backbones, then datasets."""
+    return rank(backbone, BACKBONE_ORDER), rank(dataset, DATASET_ORDER)
+
+
+def cell_sort(method, backbone, dataset):
+    """Sort key of a table cell: methods, then backbones, then datasets."""
+    return (method_sort(method), *column_sort(backbone, dataset))
+
+
+def method_color(method, index):
+    """The Fig. 3 colour of ``method``, the ``index``-th line of its panel."""
+    return METHOD_COLORS.get(method) or EXTRA_COLORS[index % len(EXTRA_COLORS)]

@@ -1,0 +1,61 @@
+"""``write_report``: every table and figure of ``bin/report`` from the stages' records."""
+
+import os
+
+from hsl_tf import figures
+from hsl_tf.errors import UserError
+from hsl_tf.report import curves as curves_lib
+from hsl_tf.report import tables
+
+
+def _write_text(path, text):
+    with open(path, "w") as f:
+        f.write(text)
+    return path
+
+
+def _prepare_out(out_dir):
+    try:
+        os.makedirs(out_dir, exist_ok=True)
+    except OSError as err:
+        raise UserError(f"--out={out_dir}: cannot create ({err.strerror})") from None
+    if not os.access(out_dir, os.W_OK):
+        raise UserError(f"--out={out_dir}: not writable")
+
+
+def write_report(dirs, out_dir, records=None):
+    """Reads ``dirs`` and writes the tables and curves into ``out_dir``. Returns ``{name: path}``.
+
+    Names: ``table_md``, ``table_csv`` (when there are probe results), ``binding_md``,
+    ``binding_csv`` (interpretation results), ``runs_md`` (training runs with a probe),
+    ``curves_csv`` and ``curves`` (a list of PNGs).
+    ``records``: what :func:`~hsl_tf.report.tables.collect` returned for ``dirs``, if the caller
+    has it already.
+    """
+    records = tables.collect(dirs) if records is None else records
+    _prepare_out(out_dir)
+    written = {}
+    rows = tables.summarize(records["probe"])
+    if rows:
+        text = tables.format_markdown(rows, tables.context_notes(records["probe"]))
+        written["table_md"] = _write_text(os.path.join(out_dir, "table.md"), text)
+        written["table_csv"] = os.path.join(out_dir, "table.csv")
+        tables.write_csv(rows, written["table_csv"])
+    interpret = tables.summarize_interpret(records["interpret"])
+    if any(interpret.values()):
+        written["binding_md"] = _write_text(os.path.join(out_dir, "binding.md"), tables.format_interpret(interpret))
+        written["binding_csv"] = os.path.join(out_dir, "binding.csv")
+        tables.write_interpret_csv(interpret, written["binding_csv"])
+    runs_md = curves_lib.runs_table(records)
+    if runs_md:
+        written["runs_md"] = _write_text(os.path.join(out_dir, "runs.md"), runs_md)
+    curves = curves_lib.surrogate_curves(records["train"]) if records["train"] else {}
+    if curves:
+        written["curves_csv"] = os.path.join(out_dir, "surrogate.csv")
+        curves_lib.write_curves_csv(curves, written["curves_csv"])
+        panels = {cell: curves_lib.figure_lines(methods) for cell, methods in curves.items()}
+        written["curves"] = figures.plot_surrogate(panels, out_dir)
+    if not written:
+        raise UserError(f"nothing to report below {', '.join(dirs)}: no usable probe, interpret or "
+                        f"surrogate results (see the warnings above)")
+    return written
