@@ -6,6 +6,7 @@ then ``os.replace``), so a crash never leaves half a file.
 """
 
 import contextlib
+import io
 import json
 import os
 import tempfile
@@ -45,3 +46,12 @@ def write_json(path, obj):
 def write_bytes(path, data):
     with atomic_open(path, "wb") as f:
         f.write(data)
+
+
+def write_npz(path, **arrays):
+    """``np.savez_compressed(path, **arrays)``, atomically."""
+    import numpy as np
+
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **arrays)
+    write_bytes(path, buf.getvalue())

@@ -22,7 +22,7 @@ of the marginal p(Z_i). We take the exact mean over all m ≠ n, so the objectiv
 here, the one that makes the bound an upper bound on I(X, Z_i) to be minimised.)
 Minimising it pulls the masked image's row-i code towards the marginal of row i, i.e. it
 *removes* the information row i carries about x_n: the pixels the mask removes are the ones
-row i depends on. The saliency of row i is therefore 1 − σ(φ_{n,i}) (see :mod:`hsl_tf.binding`).
+row i depends on. The saliency of row i is therefore 1 − σ(φ_{n,i}) (see :mod:`hsl_tf.interpret.binding`).
 Each L_{n,i} depends on φ_{n,i} alone (the targets are unmasked and the encoder runs in
 inference mode), so the gradient of Σ_{n,i} L_{n,i} with respect to φ_{n,i} is that of L_{n,i}.
 
@@ -41,14 +41,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-MASK_OPTIMIZERS = ("adam", "sgd")  # sgd: plain gradient steps (no per-pixel normalisation)
-DEFAULT_STEPS = 2000
-# Per optimizer. Adam: the paper's kind of step. SGD: steps on the objective divided by its
-# initial value, so one learning rate fits encoders whose codes have any scale.
-DEFAULT_LEARNING_RATES = {"adam": 0.05, "sgd": 40.0}
-DEFAULT_LEARNING_RATE = DEFAULT_LEARNING_RATES["adam"]
-DEFAULT_MASK_INIT = 3.0
-DEFAULT_NUM_IMAGES = 64
+from hsl_tf.interpret.defaults import DEFAULT_LEARNING_RATES, DEFAULT_MASK_INIT, DEFAULT_STEPS, MASK_OPTIMIZERS
+
 INIT_NOISE = 0.01
 
 
@@ -176,6 +170,25 @@ def optimize_masks(encoder, images_uint8, *, steps=DEFAULT_STEPS, learning_rate=
     rng = np.random.default_rng(seed)
     init = mask_init + INIT_NOISE * rng.standard_normal((n, s, r1, r2))  # [N, S, r, r']
     phi = tf.Variable(init.astype(np.float32), name="mask_logits")
+    step = _make_step(objective, phi, optimizer, learning_rate)
+    curve = _descend(step, steps, callback, verbose)  # [(k, mean objective before update k)]
+    final = tf.function(objective)(phi).numpy()  # [N, S]
+    curve.append((steps, float(final.mean())))
+    if callback is not None:
+        callback(steps, curve[-1][1])
+    masks = tf.sigmoid(upsample(phi, (h, w))).numpy().astype(np.float32)  # [N, S, H, W]
+    return dict(masks=masks, objective_per_row=final.astype(np.float32), curve=curve)
+
+
+def _make_step(objective, phi, optimizer, learning_rate):
+    """One ``optimizer`` update of φ on Σ L(φ), as a tf.function returning the mean L before it.
+
+    Args:
+      objective: φ [N, S, r, r'] → L [N, S] (:func:`make_objective_fn`).
+      phi: the tf.Variable φ [N, S, r, r'].
+      optimizer: "adam" or "sgd" (steps on L / L(φ₀), so the step does not depend on the code's scale).
+      learning_rate: step size (None: ``DEFAULT_LEARNING_RATES[optimizer]``).
+    """
     if learning_rate is None:
         learning_rate = DEFAULT_LEARNING_RATES[optimizer]
     scale = 1.0
@@ -195,6 +208,11 @@ def optimize_masks(encoder, images_uint8, *, steps=DEFAULT_STEPS, learning_rate=
         optimizer.apply(grads, [phi])  # an encoder that ignores its input gives zero gradients
         return tf.reduce_mean(per_row)
 
+    return step
+
+
+def _descend(step, steps, callback=None, verbose=0):
+    """Runs ``step`` ``steps`` times: [(k, mean objective before update k)] for k = 0..steps−1."""
     curve = []
     bar = keras.utils.Progbar(steps, stateful_metrics=["objective"]) if verbose and steps else None
     for k in range(steps):
@@ -204,63 +222,4 @@ def optimize_masks(encoder, images_uint8, *, steps=DEFAULT_STEPS, learning_rate=
             callback(k, value)
         if bar is not None:
             bar.update(k + 1, values=[("objective", value)])
-    final = tf.function(objective)(phi).numpy()  # [N, S]
-    curve.append((steps, float(final.mean())))
-    if callback is not None:
-        callback(steps, curve[-1][1])
-    masks = tf.sigmoid(upsample(phi, (h, w))).numpy().astype(np.float32)  # [N, S, H, W]
-    return dict(masks=masks, objective_per_row=final.astype(np.float32), curve=curve)
-
-
-# --------------------------------------------------------------------------------------------
-# Figure (the layout of the paper's Fig. 4/5)
-
-TILE_PX = 64
-DPI = 100
-
-
-def figure_size_px(num_images, num_entities, tile_px=TILE_PX):
-    """(width, height) in pixels of :func:`save_mask_figure`'s PNG.
-
-    One row per image, S + 1 square tiles of ``tile_px`` (the image, then its masks z_1..z_S),
-    under a title band of ``tile_px // 2`` pixels: width (S + 1)·tile_px, height
-    N·tile_px + tile_px // 2.
-    """
-    return (num_entities + 1) * tile_px, num_images * tile_px + tile_px // 2
-
-
-def save_mask_figure(path, images, masks, tile_px=TILE_PX):
-    """Writes the masks σ(φ) (white = kept, dark = removed, i.e. salient for that row) as a PNG.
-
-    Args:
-      path: output PNG path.
-      images: uint8 [N, H, W, 3].
-      masks: [N, S, H, W] in [0, 1].
-      tile_px: size of each square tile in pixels; the PNG is exactly
-        ``figure_size_px(N, S, tile_px)``.
-    """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib.figure import Figure  # no pyplot: no global state, no GUI
-
-    n, s = masks.shape[:2]
-    width, height = figure_size_px(n, s, tile_px)
-    fig = Figure(figsize=(width / DPI, height / DPI), dpi=DPI, facecolor="white")
-    pad = 1.0  # px of white around each tile
-    header = tile_px // 2
-    for col in range(s + 1):
-        x = col * tile_px
-        label = "$x$" if col == 0 else f"$z_{{{col}}}$"
-        fig.text((x + tile_px / 2) / width, 1 - header / 2 / height, label, ha="center", va="center",
-                 fontsize=max(6, tile_px // 6))
-        for row in range(n):
-            y = height - header - (row + 1) * tile_px  # bottom edge, from the figure's bottom
-            ax = fig.add_axes([(x + pad) / width, (y + pad) / height,
-                               (tile_px - 2 * pad) / width, (tile_px - 2 * pad) / height])
-            ax.set_axis_off()
-            if col == 0:
-                ax.imshow(images[row], interpolation="nearest")
-            else:
-                ax.imshow(masks[row, col - 1], cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest")
-    fig.savefig(path, dpi=DPI, facecolor="white")
+    return curve

@@ -1,0 +1,61 @@
+"""The interpretation's one figure: images and their masks in the layout of the paper's Fig. 4/5.
+
+The only matplotlib code of :mod:`hsl_tf.interpret` (to move into ``hsl_tf/figures.py``, the
+package's one matplotlib user). It returns PNG bytes; the stage writes them atomically.
+"""
+
+import io
+
+from hsl_tf.interpret.defaults import TILE_PX
+
+DPI = 100
+
+
+def figure_size_px(num_images, num_entities, tile_px=TILE_PX):
+    """(width, height) in pixels of :func:`mask_figure_png`'s PNG.
+
+    One row per image, S + 1 square tiles of ``tile_px`` (the image, then its masks z_1..z_S),
+    under a title band of ``tile_px // 2`` pixels: width (S + 1)·tile_px, height
+    N·tile_px + tile_px // 2.
+    """
+    return (num_entities + 1) * tile_px, num_images * tile_px + tile_px // 2
+
+
+def mask_figure_png(images, masks, tile_px=TILE_PX):
+    """The masks σ(φ) (white = kept, dark = removed, i.e. salient for that row) as PNG bytes.
+
+    Args:
+      images: uint8 [N, H, W, 3].
+      masks: [N, S, h, w] in [0, 1] (any h×w: a tile is stretched to ``tile_px``).
+      tile_px: size of each square tile in pixels; the PNG is exactly
+        ``figure_size_px(N, S, tile_px)``.
+    Returns:
+      bytes of a PNG file.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure  # no pyplot: no global state, no GUI
+
+    n, s = masks.shape[:2]
+    width, height = figure_size_px(n, s, tile_px)
+    fig = Figure(figsize=(width / DPI, height / DPI), dpi=DPI, facecolor="white")
+    pad = 1.0  # px of white around each tile
+    header = tile_px // 2
+    for col in range(s + 1):
+        x = col * tile_px
+        label = "$x$" if col == 0 else f"$z_{{{col}}}$"
+        fig.text((x + tile_px / 2) / width, 1 - header / 2 / height, label, ha="center", va="center",
+                 fontsize=max(6, tile_px // 6))
+        for row in range(n):
+            y = height - header - (row + 1) * tile_px  # bottom edge, from the figure's bottom
+            ax = fig.add_axes([(x + pad) / width, (y + pad) / height,
+                               (tile_px - 2 * pad) / width, (tile_px - 2 * pad) / height])
+            ax.set_axis_off()
+            if col == 0:
+                ax.imshow(images[row], interpolation="nearest")
+            else:
+                ax.imshow(masks[row, col - 1], cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest")
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=DPI, facecolor="white")
+    return buf.getvalue()
