@@ -38,26 +38,12 @@ def define_flags(cls, defaults=None, exclude=()):
         default = (defaults or {}).get(f.name, f.default)
         kind = f.type.__args__[0] if isinstance(f.type, types.UnionType) else f.type
         help_text = f.metadata["help"]
-        if f.metadata["choices"]:
-            help_text += f" One of: {', '.join(f.metadata['choices'])}."
+        choices = config.choices_of(f)
+        if choices:
+            help_text += f" One of: {', '.join(choices)}."
         define = {bool: flags.DEFINE_boolean, int: flags.DEFINE_integer, float: flags.DEFINE_float}.get(
             kind, flags.DEFINE_string)
         define(f.name, default, help_text)
-
-
-def define_data_flags():
-    """The data options, the seed and --workdir (for scripts that define their other flags by hand)."""
-    with quiet_native_stderr():
-        from hsl_tf import config
-
-    define_flags(config.DataConfig)
-    define_flags(config.Stage, exclude=("verbose",))
-
-
-def data_kwargs():
-    from hsl_tf import config
-
-    return {f.name: FLAGS[f.name].value for f in config.flag_fields(config.DataConfig) if f.name != "seed"}
 
 
 def from_flags(cls, **overrides):

@@ -21,21 +21,30 @@ and ``ModelConfig.of(train_cfg)`` takes the model's fields from a training confi
 """
 
 import dataclasses
+import importlib
 import math
 
-from hsl_tf import distribute, encoders, host, objectives, optim, relations, slots
-from hsl_tf.data import augment
+from hsl_tf import host
 from hsl_tf.errors import ConfigError
 
-OBJECTIVES = tuple(objectives.OBJECTIVES) + ("supervised",)  # xz, xa, xza, bce, supervised
+
+def registry(name):
+    """A registry the library owns, named ``"module:ATTR"`` under hsl_tf, read when first needed:
+    importing this module loads no TensorFlow, so a configuration is checked before it starts."""
+    module, attr = name.split(":")
+    return tuple(getattr(importlib.import_module(f"hsl_tf.{module}"), attr))
+
+
+def objectives_and_supervised():
+    return registry("objectives:OBJECTIVES") + ("supervised",)  # xz, xa, xza, bce, supervised
 
 
 def option(default, help, *, choices=None, low=None, high=None, above=None, flag=True):
-    """A config field: ``help`` for ``--help``; ``choices`` a registry (any iterable of names);
+    """A config field: ``help`` for ``--help``; ``choices`` names (a tuple, a ``"module:ATTR"`` registry
+    or a function returning them);
     ``low``/``high`` inclusive bounds, ``above`` an exclusive lower bound; ``flag=False`` for
     values the stage derives (not a command-line option)."""
-    meta = dict(help=help, choices=tuple(choices) if choices is not None else None, low=low, high=high,
-                above=above, flag=flag)
+    meta = dict(help=help, choices=choices, low=low, high=high, above=above, flag=flag)
     return dataclasses.field(default=default, metadata=meta)
 
 
@@ -44,12 +53,21 @@ def flag_fields(cls):
     return [f for f in dataclasses.fields(cls) if f.metadata.get("flag", False)]
 
 
+def choices_of(f):
+    """The allowed values of field ``f`` (None: any)."""
+    c = f.metadata.get("choices")
+    if c is None or isinstance(c, tuple):
+        return c
+    return registry(c) if isinstance(c, str) else tuple(c())
+
+
 def _check_field(f, value):
     m = f.metadata
     if value is None or not m:
         return
-    if m["choices"] is not None and value not in m["choices"]:
-        raise ConfigError(f.name, value, f"unknown; choose one of {', '.join(m['choices'])}")
+    choices = choices_of(f)
+    if choices is not None and value not in choices:
+        raise ConfigError(f.name, value, f"unknown; choose one of {', '.join(choices)}")
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return
     if not math.isfinite(value):
@@ -88,7 +106,7 @@ class Stage(_Validated):
 @dataclasses.dataclass(frozen=True)
 class DistributeConfig(_Validated):
     strategy: str = option("auto", "tf.distribute strategy (multi_worker reads TF_CONFIG).",
-                           choices=distribute.STRATEGIES)
+                           choices="distribute:STRATEGIES")
     num_cpu_replicas: int = option(1, "Split the CPU into N logical devices (for mirrored without GPUs).", low=1)
 
 
@@ -112,9 +130,9 @@ class DataConfig(Seeded):
 class ModelConfig(Seeded):
     """Everything that defines the model. Library code receives this, never absl flags."""
 
-    backbone: str = option("conv4", "Encoder g_θ.", choices=encoders.BACKBONES)
+    backbone: str = option("conv4", "Encoder g_θ.", choices="encoders:BACKBONES")
     objective: str = option("xza", "xz: I(X,Z); xa: I(X,A); xza: I(X,Z,A); bce: the baseline's focal loss on "
-                            "T_β; supervised: encoder + linear softmax head on labels.", choices=OBJECTIVES)
+                            "T_β; supervised: encoder + linear softmax head on labels.", choices=objectives_and_supervised)
     num_entities: int = option(8, "S, the number of entities (rows of z).", low=2)
     entity_dim: int = option(8, "D, the size of each entity; S·D must equal the encoder width 64.", above=0)
     num_relations: int = option(2, "K, the number of relation types.", above=0)
@@ -124,19 +142,19 @@ class ModelConfig(Seeded):
     head_hidden: int = option(256, "Hidden width of the relation head f_δ.", above=0)
     estimator_xz: str = option("nwj", "Estimator of the T_β critic: nwj (the paper's), infonce, js, or focal (the "
                                "baseline's loss: with --objective=xza, 'P&S + structure').",
-                               choices=objectives.ESTIMATORS)
-    estimator_xa: str = option("nwj", "MI estimator of the T_ω critic.", choices=objectives.XA_ESTIMATORS)
+                               choices="objectives:ESTIMATORS")
+    estimator_xa: str = option("nwj", "MI estimator of the T_ω critic.", choices="objectives:XA_ESTIMATORS")
     entities: str = option("reshape", "reshape: z = reshape(g(x)) (the paper); slots: slot attention on the last "
-                           "feature map (hsl_tf.slots).", choices=slots.ENTITIES)
+                           "feature map (hsl_tf.slots).", choices="slots:ENTITIES")
     # Where the paper is silent or beyond it (README "Defaults that deviate from the paper"):
     mpnn_norm: bool = option(False, "Batch norm at the end of every MPNN MLP (NRI's MLP; beyond the paper's text).")
     mpnn_aggregation: str = option("sum", "Edge → node aggregation of m_η: sum, or mean (NRI: the sum ÷ S).",
-                                   choices=relations.AGGREGATIONS)
+                                   choices="relations:AGGREGATIONS")
     standardize_z: bool = option(False, "Standardise z (per view) before the MPNN.")
     critic_offset: bool = option(False, "A learned scalar offset added to T_ω (beyond the paper).")
     relation_prior: str = option("none", "Prior term on the relations: none (the paper), kl (NRI's per-edge KL to "
                                  "uniform) or usage (KL of the batch's mean relation usage to uniform).",
-                                 choices=objectives.RELATION_PRIORS)
+                                 choices="objectives:RELATION_PRIORS")
     prior_weight: float = option(1.0, "Weight of --relation_prior in the loss.", low=0)
     # Decided by the data, not options:
     num_classes: int = option(10, "Classes of the supervised head.", above=0, flag=False)
@@ -144,7 +162,7 @@ class ModelConfig(Seeded):
     std: tuple = option((0.25, 0.25, 0.25), "Per-channel pixel std in [0, 1].", flag=False)
 
     def _check(self):
-        encoders.check_entities(self.backbone, self.num_entities, self.entity_dim)
+        importlib.import_module("hsl_tf.encoders").check_entities(self.backbone, self.num_entities, self.entity_dim)
 
     @classmethod
     def of(cls, cfg, **derived):
@@ -174,12 +192,12 @@ class TrainConfig(ModelConfig, DataConfig, StepConfig, Stage):
 
     augment: str = option("ssl", "View augmentation: ssl (RandomResizedCrop, flip, colour jitter, grayscale) or "
                           "crop_flip (the supervised baseline's 4-px padded random crop + flip).",
-                          choices=augment.POLICIES)
+                          choices="data.augment:POLICIES")
     crop_scale_min: float | None = option(None, "Smallest crop area of RandomResizedCrop (default: the dataset's "
                                           "own, 0.6 for shapes, 0.08 (P&S) otherwise).", above=0, high=1)
-    optimizer: str = option("adam", "adam (the paper) or sgd (momentum 0.9).", choices=optim.OPTIMIZERS)
+    optimizer: str = option("adam", "adam (the paper) or sgd (momentum 0.9).", choices="optim:OPTIMIZERS")
     lr_schedule: str = option("constant", "constant, or step (×0.1 at 50 % and 75 % of the epochs, as P&S's "
-                              "supervised baseline).", choices=optim.LR_SCHEDULES)
+                              "supervised baseline).", choices="optim:LR_SCHEDULES")
     epochs: int = option(1, "Training epochs.", low=1)
     max_steps: int = option(0, "Stop after this many steps in all (0: epochs only).", low=0)
     learning_rate: float = option(1e-3, "Learning rate of the optimizer.", above=0)
@@ -227,3 +245,60 @@ class BenchConfig(ModelConfig, StepConfig):
             raise ConfigError("augmentations" if self.augmentations < 2 else "batch_size",
                               min(self.augmentations, self.batch_size), "must be ≥ 2")
 
+
+# The interpretation stage's choice lists and defaults (hsl_tf.interpret.masks reads them too).
+MASK_OPTIMIZERS = ("adam", "sgd")  # sgd: plain gradient steps (no per-pixel normalisation)
+SPLITS = ("train", "test")
+BINDING_MODES = ("auto", "on", "off")  # auto: score when the dataset has instance masks
+DEFAULT_STEPS = 2000
+# Per optimizer. Adam: the paper's kind of step. SGD: steps on the objective divided by its
+# initial value, so one learning rate fits encoders whose codes have any scale.
+DEFAULT_LEARNING_RATES = {"adam": 0.05, "sgd": 40.0}
+DEFAULT_MASK_INIT = 3.0
+DEFAULT_NUM_IMAGES = 64
+TILE_PX = 64  # side in pixels of one tile of masks.png
+
+
+@dataclasses.dataclass(frozen=True)
+class InterpretConfig(DataConfig, Stage):
+    """The options of :func:`hsl_tf.interpret.run_interpret` (Eq. 4 masks of a frozen encoder).
+
+    ``learning_rate`` None means ``DEFAULT_LEARNING_RATES[mask_optimizer]``; ``mask_resolution``
+    0 means per-pixel masks; ``binding`` "auto" scores when the dataset has instance masks.
+    """
+
+    encoder: str | None = option(None, "Encoder export (version or base directory) or random:<backbone>.")
+    split: str = option("test", "Split the images are taken from (the first N).",
+                        choices=SPLITS)
+    num_images: int = option(DEFAULT_NUM_IMAGES, "N, images optimised together (the paper: 64).",
+                             low=2)
+    steps: int = option(DEFAULT_STEPS, "Steps on the mask parameters (the paper: 20,000).", low=0)
+    learning_rate: float | None = option(None, "Step size on the mask parameters φ (default: 0.05 for adam, 40 for "
+                                         "sgd, whose steps are on the objective divided by its initial value).",
+                                         low=0)
+    mask_init: float = option(DEFAULT_MASK_INIT, "Initial φ (σ(3) ≈ 0.95: start near the "
+                              "identity mask, away from the trivial all-zero optimum).")
+    mask_resolution: int = option(0, "Side of the grid φ lives on, upsampled bilinearly (0: per pixel, the paper).",
+                                  low=0)
+    tv_weight: float = option(0.0, "Total-variation penalty on σ(φ) (0: the paper).", low=0)
+    area_weight: float = option(0.0, "Penalty on the removed area mean(1 − σ(φ)) (0: the paper).", low=0)
+    mask_optimizer: str = option("sgd", "sgd (default: plain gradient steps, each φ moves with its own gradient, "
+                                 "so pixels the code does not depend on stay put) or adam (the paper's kind of "
+                                 "step: every pixel moves at the same speed, which saturates masks into noise).",
+                                 choices=MASK_OPTIMIZERS)
+    binding: str = option("auto", "Binding/diversity scores against instance masks; auto: when the dataset has "
+                          "them.", choices=BINDING_MODES)
+    random_baseline: bool = option(True, "Also optimise masks for random:<backbone of --encoder>.")
+    log_every: int = option(10, "Write the objective to TensorBoard every N steps.", low=1)
+    tile_px: int = option(TILE_PX, "Size in pixels of each tile of masks.png.", low=8)
+
+    def _check(self):
+        for name in ("encoder", "workdir"):
+            if not getattr(self, name):
+                raise ConfigError(name, getattr(self, name), "required")
+
+    def mask_learning_rate(self):
+        """``learning_rate``, or the mask optimizer's default when it is None."""
+        if self.learning_rate is None:
+            return DEFAULT_LEARNING_RATES[self.mask_optimizer]
+        return self.learning_rate

@@ -1,13 +1,16 @@
 """Every figure of the package, and the only module that imports matplotlib (when a figure is drawn).
 
 - :func:`plot_surrogate`: Fig. 3, the surrogate-probe curves of ``bin/report``;
-- :func:`save_mask_figure`: the mask figure of ``bin/interpret`` (the layout of the paper's Fig. 4/5).
+- :func:`mask_figure_png`: the mask figure of ``bin/interpret`` (the layout of the paper's Fig. 4/5), as PNG bytes.
 
 The callers pass plain data (arrays, labels, colours): this module knows no method keys or runs.
 """
 
+import io
 import os
 import re
+
+from hsl_tf.config import TILE_PX  # no TensorFlow
 
 
 # ---------------------------------------------------------------------------------------------
@@ -53,12 +56,11 @@ def plot_surrogate(panels, out_dir):
 # ---------------------------------------------------------------------------------------------
 # The mask figure (the layout of the paper's Fig. 4/5)
 
-TILE_PX = 64
 DPI = 100
 
 
 def figure_size_px(num_images, num_entities, tile_px=TILE_PX):
-    """(width, height) in pixels of :func:`save_mask_figure`'s PNG.
+    """(width, height) in pixels of :func:`mask_figure_png`'s PNG.
 
     One row per image, S + 1 square tiles of ``tile_px`` (the image, then its masks z_1..z_S),
     under a title band of ``tile_px // 2`` pixels: width (S + 1)·tile_px, height
@@ -67,15 +69,16 @@ def figure_size_px(num_images, num_entities, tile_px=TILE_PX):
     return (num_entities + 1) * tile_px, num_images * tile_px + tile_px // 2
 
 
-def save_mask_figure(path, images, masks, tile_px=TILE_PX):
-    """Writes the masks σ(φ) (white = kept, dark = removed, i.e. salient for that row) as a PNG.
+def mask_figure_png(images, masks, tile_px=TILE_PX):
+    """The masks σ(φ) (white = kept, dark = removed, i.e. salient for that row) as PNG bytes.
 
     Args:
-      path: output PNG path.
       images: uint8 [N, H, W, 3].
-      masks: [N, S, H, W] in [0, 1].
+      masks: [N, S, h, w] in [0, 1] (any h×w: a tile is stretched to ``tile_px``).
       tile_px: size of each square tile in pixels; the PNG is exactly
         ``figure_size_px(N, S, tile_px)``.
+    Returns:
+      bytes of a PNG file.
     """
     import matplotlib
 
@@ -101,4 +104,6 @@ def save_mask_figure(path, images, masks, tile_px=TILE_PX):
                 ax.imshow(images[row], interpolation="nearest")
             else:
                 ax.imshow(masks[row, col - 1], cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest")
-    fig.savefig(path, dpi=DPI, facecolor="white")
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=DPI, facecolor="white")
+    return buf.getvalue()

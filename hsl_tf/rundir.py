@@ -10,6 +10,7 @@ then ``os.replace``), so a crash never leaves half a file.
 import collections
 import contextlib
 import glob
+import io
 import json
 import os
 import re
@@ -137,3 +138,10 @@ def read_scalars(tb_dir, every_write=False, damaged=None):
     for (tag, step), (_, _, value) in latest.items():
         out[tag].append((step, value))
     return {tag: sorted(v) for tag, v in sorted(out.items())}
+def write_npz(path, **arrays):
+    """``np.savez_compressed(path, **arrays)``, atomically."""
+    import numpy as np
+
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **arrays)
+    write_bytes(path, buf.getvalue())

@@ -4,7 +4,7 @@ Estimators are checked against known values on correlated Gaussians with their o
 and the InfoNCE cap log N against random and extreme scores. Slot attention is checked for its
 shapes, the normalisation of its attention over slots, permutation equivariance in the initial
 slots and its deterministic inference path; then one tiny training run with slots and the new
-estimators goes through export, the probe and bin/interpret.
+estimators goes through export, the probe and the interpretation stage.
 """
 
 import json
@@ -19,9 +19,11 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from hsl_tf import export, interpret, objectives, slots
+from hsl_tf import export, objectives, slots
 from hsl_tf import model as model_lib
 from hsl_tf.errors import UserError
+from hsl_tf.interpret import InterpretConfig, run_interpret
+from hsl_tf.figures import figure_size_px
 from tests.helpers import ROOT, tiny_kwargs, train_keeping_model
 
 NEW_ESTIMATORS = ("nwj", "infonce", "js")  # the --estimator_* choices (focal is internal to bce)
@@ -347,14 +349,11 @@ def test_probe_with_a_slots_encoder(slots_run, tmp_path):
     assert os.path.isfile(os.path.join(res["export"], "saved_model.pb"))
 
 
-def test_interpret_cli_saves_attention_maps(slots_run, tmp_path):
-    work = str(tmp_path / "interp")
-    res = subprocess.run([os.path.join(ROOT, "bin", "interpret"), f"--encoder={slots_run['results']['export']}",
-                          "--num_images=3", "--steps=2", "--dataset=shapes", "--train_examples=16",
-                          "--test_examples=16", "--verbose=0", f"--workdir={work}"],
-                         capture_output=True, text=True, timeout=150)
-    assert res.returncode == 0, res.stderr[-2000:]
-    saved = np.load(os.path.join(work, "masks.npz"))
+def test_interpret_saves_attention_maps(slots_run, tmp_path):
+    work = tmp_path / "interp"
+    run_interpret(InterpretConfig(encoder=slots_run["results"]["export"], workdir=str(work), num_images=3, steps=2,
+                                  dataset="shapes", train_examples=16, test_examples=16, verbose=0))
+    saved = np.load(work / "masks.npz")
     assert saved["masks"].shape == saved["masks_random"].shape == (3, 8, 32, 32)
     assert saved["attention"].shape == (3, 8, 4, 4)
     np.testing.assert_allclose(saved["attention"].sum(axis=1), 1.0, atol=1e-5)
@@ -362,5 +361,5 @@ def test_interpret_cli_saves_attention_maps(slots_run, tmp_path):
     np.testing.assert_allclose(saved["attention"], handle.slot_attention(tf.constant(saved["images"])).numpy(),
                                atol=1e-6)
     for name in ("masks.png", "attention.png"):
-        with Image.open(os.path.join(work, name)) as img:
-            assert img.size == interpret.figure_size_px(3, 8), name
+        with Image.open(work / name) as img:
+            assert img.size == figure_size_px(3, 8), name

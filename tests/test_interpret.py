@@ -1,5 +1,8 @@
-"""Interpretation stage: Eq. 4 mask optimisation, the binding scores and bin/interpret."""
+"""The interpretation stage: Eq. 4 (hsl_tf.interpret.masks), the figure (hsl_tf.figures), run_interpret
+in-process (stage) and bin/interpret as a command. The binding scores: tests/test_binding.py;
+bin/interpret's one-line errors: tests/test_errors.py."""
 
+import io
 import json
 import os
 import subprocess
@@ -10,9 +13,13 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from hsl_tf import binding, interpret, rundir
+from hsl_tf import rundir
 from hsl_tf.data.datasets import load_dataset
+from hsl_tf.errors import UserError
 from hsl_tf.export import load_encoder
+from hsl_tf.interpret import InterpretConfig, binding, run_interpret, summary
+from hsl_tf.interpret.masks import apply_masks, fill_colour, make_objective_fn, optimize_masks
+from hsl_tf.figures import TILE_PX, figure_size_px, mask_figure_png
 from tests.helpers import ROOT, read_scalars
 
 BIN = os.path.join(ROOT, "bin", "interpret")
@@ -28,7 +35,7 @@ def optimised(tiny_run, shapes):  # noqa: F811
     """The tiny export, its weights before the run, and 10 mask steps on 4 test images."""
     handle = load_encoder(tiny_run["export"])
     before = [v.numpy().copy() for v in handle.variables]
-    out = interpret.optimize_masks(handle, shapes.test_images[:4], steps=10, learning_rate=0.05, seed=0)
+    out = optimize_masks(handle, shapes.test_images[:4], steps=10, learning_rate=0.05, seed=0)
     return handle, before, out
 
 
@@ -70,8 +77,8 @@ def test_objective_matches_a_direct_loop(tiny_run, shapes):  # noqa: F811
     phi = np.random.default_rng(1).normal(0.0, 2.0, (n, s, 32, 32)).astype(np.float32)
     pixels = images.astype(np.float32)
     z_clean = handle.embed_pixels(tf.constant(pixels)).numpy()  # [N, S, D]
-    fill = interpret.fill_colour(handle)
-    got = interpret.make_objective_fn(handle, tf.constant(pixels), tf.constant(z_clean), fill)(
+    fill = fill_colour(handle)
+    got = make_objective_fn(handle, tf.constant(pixels), tf.constant(z_clean), fill)(
         tf.constant(phi)).numpy()  # [N, S]
     want = np.zeros((n, s))
     for a in range(n):
@@ -85,7 +92,7 @@ def test_objective_matches_a_direct_loop(tiny_run, shapes):  # noqa: F811
 def test_zero_mask_is_the_mean_colour():
     pixels = tf.constant(np.full((1, 2, 2, 3), 200.0, np.float32))
     fill = np.array([10.0, 20.0, 30.0], np.float32)
-    out = interpret.apply_masks(pixels, tf.constant([[[[0.0, 1.0], [0.5, 0.0]]]]), fill).numpy()  # [1,1,2,2,3]
+    out = apply_masks(pixels, tf.constant([[[[0.0, 1.0], [0.5, 0.0]]]]), fill).numpy()  # [1,1,2,2,3]
     np.testing.assert_allclose(out[0, 0, 0, 0], fill)
     np.testing.assert_allclose(out[0, 0, 0, 1], 200.0)
     np.testing.assert_allclose(out[0, 0, 1, 0], (fill + 200.0) / 2)
@@ -93,60 +100,7 @@ def test_zero_mask_is_the_mean_colour():
 
 def test_needs_two_images(tiny_run, shapes):  # noqa: F811
     with pytest.raises(ValueError, match="2 images"):
-        interpret.optimize_masks(load_encoder(tiny_run["export"]), shapes.test_images[:1], steps=1)
-
-
-# --------------------------------------------------------------------------------------------
-# binding scores
-
-
-def _objects():
-    """Two images, 3 object slots (the third empty), 8×8."""
-    m = np.zeros((2, 3, 8, 8), np.uint8)
-    m[0, 0, :2, :2] = 1  # 4 px
-    m[0, 1, 4:, 4:] = 1  # 16 px
-    m[1, 0, 1:4, 1:4] = 1  # 9 px
-    return m
-
-
-def test_binding_one_on_a_single_object():
-    objects = _objects()
-    sal = np.zeros((2, 2, 8, 8))
-    sal[0, 0] = objects[0, 1] * 0.7  # any amount, all on object 1
-    sal[0, 1, :2, :2] = 1.0
-    sal[1, :] = objects[1, 0]
-    assert binding.binding(sal, objects) == pytest.approx(1.0)
-
-
-def test_binding_uniform_is_chance():
-    objects = _objects()
-    sal = np.full((2, 5, 8, 8), 0.3)
-    chance = binding.chance(objects)
-    assert chance == pytest.approx((16 / 64 + 9 / 64) / 2)
-    assert binding.binding(sal, objects) == pytest.approx(chance)
-    # the masks side: σ(φ) uniform → saliency uniform
-    assert binding.scores(np.full((2, 5, 8, 8), 0.9), objects)["binding"] == pytest.approx(chance)
-
-
-def test_binding_split_between_objects_and_zero_saliency():
-    objects = _objects()
-    sal = np.zeros((2, 2, 8, 8))
-    sal[0, 0] = objects[0, 0] + objects[0, 1]  # 4 px + 16 px → best share 16/20
-    per_row = binding.binding_per_row(sal, objects)
-    np.testing.assert_allclose(per_row, [[0.8, 0.0], [0.0, 0.0]])  # zero saliency → 0, no NaN
-
-
-def test_diversity():
-    same = np.tile(np.random.default_rng(0).random((1, 1, 8, 8)), (2, 4, 1, 1))
-    assert binding.diversity(same) == pytest.approx(0.0, abs=1e-12)
-    assert binding.diversity(same * np.arange(1, 5)[None, :, None, None]) == pytest.approx(0.0, abs=1e-12)
-    disjoint = np.zeros((1, 3, 8, 8))
-    disjoint[0, 0, :2], disjoint[0, 1, 3:5], disjoint[0, 2, 6:] = 1, 1, 1
-    assert binding.diversity(disjoint) == pytest.approx(1.0)
-    assert binding.diversity(np.zeros((1, 3, 8, 8))) == 0.0  # all zero: identical, no NaN
-    half = np.zeros((1, 2, 8, 8))
-    half[0, 0, :4], half[0, 1, 2:6] = 1, 1  # overlap 16 of 32 px each → cos 0.5
-    assert binding.diversity(half) == pytest.approx(0.5)
+        optimize_masks(load_encoder(tiny_run["export"]), shapes.test_images[:1], steps=1)
 
 
 # --------------------------------------------------------------------------------------------
@@ -154,28 +108,30 @@ def test_diversity():
 
 
 def test_figure_size(tmp_path):
-    path = str(tmp_path / "f.png")
     images = np.zeros((3, 16, 16, 3), np.uint8)
-    interpret.save_mask_figure(path, images, np.random.default_rng(0).random((3, 5, 16, 16)), tile_px=40)
-    with Image.open(path) as img:
-        assert img.size == interpret.figure_size_px(3, 5, tile_px=40) == (6 * 40, 3 * 40 + 20)
+    png = mask_figure_png(images, np.random.default_rng(0).random((3, 5, 16, 16)), tile_px=40)
+    with Image.open(io.BytesIO(png)) as img:
+        assert img.format == "PNG"
+        assert img.size == figure_size_px(3, 5, tile_px=40) == (6 * 40, 3 * 40 + 20)
 
 
 # --------------------------------------------------------------------------------------------
-# bin/interpret
+# the stage, in-process
 
 
-def _cli(args, timeout=120):
-    return subprocess.run([BIN] + args, capture_output=True, text=True, timeout=timeout)
+def _image_tags(logdir):
+    return {v.tag for _, v in rundir.summary_values(rundir.event_files(logdir))
+            if v.metadata.plugin_data.plugin_name == "images"}
 
 
-def test_cli_end_to_end(tiny_run, tmp_path):  # noqa: F811
-    work = str(tmp_path / "interp")
-    res = _cli([f"--encoder={tiny_run['export']}", "--num_images=3", "--steps=5", "--dataset=shapes",
-                "--train_examples=64", "--test_examples=32", "--log_every=1", "--verbose=0", f"--workdir={work}"])
-    assert res.returncode == 0, res.stderr[-2000:]
-    with open(os.path.join(work, "results.json")) as f:
+def test_run_interpret_end_to_end(tiny_run, tmp_path):  # noqa: F811
+    work = tmp_path / "interp"
+    cfg = InterpretConfig(encoder=tiny_run["export"], workdir=str(work), num_images=3, steps=5, dataset="shapes",
+                          train_examples=64, test_examples=32, log_every=1, verbose=0)
+    returned = run_interpret(cfg)
+    with open(work / "results.json") as f:
         results = json.load(f)
+    assert results == json.loads(json.dumps(returned))
     for key in ("binding", "diversity", "binding_random", "diversity_random", "chance"):
         assert 0.0 <= results[key] <= 1.0, key
     assert results["stage"] == "interpret" and results["num_images"] == 3 and results["steps"] == 5
@@ -185,23 +141,22 @@ def test_cli_end_to_end(tiny_run, tmp_path):  # noqa: F811
                                                              entities="reshape", estimator_xz="nwj",
                                                              estimator_xa="nwj")
     assert results["objective"] < results["objective_initial"]
-    assert "binding:" in res.stdout and "chance" in res.stdout
+    lines = summary(cfg, results)
+    assert lines[0].startswith("objective:") and lines[1].startswith("binding:") and "chance" in lines[1]
     s = results["num_entities"]
-    with Image.open(os.path.join(work, "masks.png")) as img:
-        assert img.size == interpret.figure_size_px(3, s)
-        assert img.size[0] == (s + 1) * interpret.TILE_PX
-    saved = np.load(os.path.join(work, "masks.npz"))
+    with Image.open(work / "masks.png") as img:
+        assert img.size == figure_size_px(3, s)
+        assert img.size[0] == (s + 1) * TILE_PX
+    saved = np.load(work / "masks.npz")
     assert saved["images"].shape == (3, 32, 32, 3) and saved["images"].dtype == np.uint8
     assert saved["masks"].shape == saved["masks_random"].shape == (3, s, 32, 32)
     assert saved["objective"].shape == (3, s)
     sal = binding.saliency(saved["masks"])
     assert results["binding"] == pytest.approx(binding.binding(sal, saved["instance_masks"]))
-    scalars = read_scalars(os.path.join(work, "tb"))
+    scalars = read_scalars(str(work / "tb"))
     assert [step for step, _ in scalars["interpret/objective"]] == list(range(6))
     assert "interpret/objective_random" in scalars
-    image_tags = {v.tag for _, v in rundir.summary_values(rundir.event_files(os.path.join(work, "tb")))
-                  if v.metadata.plugin_data.plugin_name == "images"}
-    assert {"interpret/masks", "interpret/masks_random"} <= image_tags
+    assert {"interpret/masks", "interpret/masks_random"} <= _image_tags(str(work / "tb"))
 
 
 def _folder(root):
@@ -214,32 +169,67 @@ def _folder(root):
 
 
 @pytest.mark.parametrize("case", ["missing", "not_saved_model", "binding_on_folder"])
-def test_cli_errors(case, tiny_run, tmp_path):  # noqa: F811
-    args = [f"--workdir={tmp_path}/w", "--steps=1", "--num_images=2", "--verbose=0",
-            "--train_examples=8", "--test_examples=8"]
+def test_bad_input_fails_before_any_work(case, tiny_run, tmp_path):  # noqa: F811
+    kw = dict(workdir=f"{tmp_path}/w", steps=1, num_images=2, verbose=0, train_examples=8, test_examples=8)
     if case == "missing":
-        args += [f"--encoder={tmp_path}/nope"]
+        kw.update(encoder=f"{tmp_path}/nope")
         needle = "--encoder"
     elif case == "not_saved_model":
         (tmp_path / "plain").mkdir()
-        args += [f"--encoder={tmp_path}/plain"]
+        kw.update(encoder=f"{tmp_path}/plain")
         needle = "--encoder"
     else:
-        args += [f"--encoder={tiny_run['export']}", "--binding=on", f"--dataset=folder:{_folder(tmp_path / 'f')}"]
+        kw.update(encoder=tiny_run["export"], binding="on", dataset=f"folder:{_folder(tmp_path / 'f')}")
         needle = "--binding"
-    res = _cli(args)
-    assert res.returncode == 2, (res.returncode, res.stderr[-800:])
-    lines = [line for line in res.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and needle in lines[0], res.stderr[-800:]
-    assert not os.path.exists(f"{tmp_path}/w/results.json")
+    with pytest.raises(UserError, match=needle):
+        run_interpret(InterpretConfig(**kw))
+    assert not os.path.exists(f"{tmp_path}/w")
 
 
-def test_cli_binding_auto_skips_without_masks(tiny_run, tmp_path):  # noqa: F811
+@pytest.mark.parametrize("kw, needle", [(dict(num_images=1), "--num_images=1"), (dict(steps=-1), "--steps=-1"),
+                                        (dict(tile_px=4), "--tile_px=4"), (dict(split="val"), "--split=val"),
+                                        (dict(mask_optimizer="lbfgs"), "--mask_optimizer=lbfgs"),
+                                        (dict(binding="yes"), "--binding=yes"), (dict(encoder=""), "--encoder")])
+def test_config_rejects_bad_values(kw, needle):
+    with pytest.raises(UserError, match=needle):
+        InterpretConfig(**{**dict(encoder="random:conv4", workdir="/tmp/unused"), **kw})
+
+
+def test_config_and_checks_load_no_tensorflow(tmp_path):
+    code = ("import sys; from hsl_tf.interpret import InterpretConfig, check_inputs; "
+            f"check_inputs(InterpretConfig(encoder='random:conv4', workdir={str(tmp_path)!r})); "
+            "print('tensorflow' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert out.stdout.strip() == "False", out.stderr[-800:]
+
+
+def test_binding_auto_skips_without_masks(tiny_run, tmp_path):  # noqa: F811
+    cfg = InterpretConfig(encoder=tiny_run["export"], dataset=f"folder:{_folder(tmp_path / 'f')}", steps=1,
+                          num_images=5, random_baseline=False, verbose=0, workdir=str(tmp_path / "w"))
+    messages = []
+    results = run_interpret(cfg, log=messages.append)
+    assert messages == ["interpret: the test split has only 4 images; using 4"]
+    assert summary(cfg, results)[-1] == f"binding: skipped, dataset {cfg.dataset} has no instance masks"
+    assert "binding" not in results and "chance" not in results and results["steps"] == 1
+    assert results["num_images"] == 4
+
+
+# --------------------------------------------------------------------------------------------
+# bin/interpret (the command's contract: files, summary on stdout, exit code)
+
+
+def test_cli_writes_every_output_and_prints_the_summary(tmp_path):
     work = tmp_path / "w"
-    res = _cli([f"--encoder={tiny_run['export']}", f"--dataset=folder:{_folder(tmp_path / 'f')}",
-                "--steps=1", "--num_images=2", "--random_baseline=false", "--verbose=0", f"--workdir={work}"])
+    res = subprocess.run([BIN, "--encoder=random:conv4", "--num_images=2", "--steps=2", "--train_examples=8",
+                          "--test_examples=8", "--verbose=0", f"--workdir={work}"],
+                         capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stderr[-2000:]
-    assert "skipped" in res.stdout
+    assert sorted(os.listdir(work)) == ["masks.npz", "masks.png", "masks_random.png", "results.json", "tb"]
     with open(work / "results.json") as f:
         results = json.load(f)
-    assert "binding" not in results and "chance" not in results and results["steps"] == 1
+    assert results["stage"] == "interpret" and results["method"] == "random" and results["steps"] == 2
+    for key in ("binding", "diversity", "binding_random", "diversity_random", "chance"):
+        assert 0.0 <= results[key] <= 1.0, key
+    cfg = InterpretConfig(encoder="random:conv4", workdir=str(work), verbose=0)  # the summary depends on no other flag
+    assert res.stdout.splitlines() == summary(cfg, results)
+    assert res.stdout.splitlines()[1].startswith("binding:")

@@ -5,7 +5,7 @@
 * The *constant* encoder ignores its input: no row knows anything about x.
 
 Eq. 4 is run on both, and the binding score is computed for both readings of a mask σ(φ):
-the removed pixels 1 − σ (hsl_tf.binding.saliency) and the kept pixels σ (the paper's plots).
+the removed pixels 1 − σ (hsl_tf.interpret.binding.saliency) and the kept pixels σ (the paper's plots).
 """
 
 import numpy as np
@@ -13,7 +13,8 @@ import pytest
 import tensorflow as tf
 import keras
 
-from hsl_tf import binding, interpret
+from hsl_tf.interpret import binding
+from hsl_tf.interpret.masks import optimize_masks, total_variation, upsample
 
 H = W = 16
 REGIONS = ((slice(1, 8), slice(1, 8)), (slice(8, 15), slice(8, 15)))  # R_1, R_2: 7×7 objects
@@ -59,8 +60,8 @@ def scenes(n=8, seed=0):
 def run(encoder, **kw):
     images, objects = scenes()
     kw.setdefault("learning_rate", 0.1 if kw.get("optimizer", "adam") == "adam" else None)
-    out = interpret.optimize_masks(Handle(encoder), images, steps=kw.pop("steps", 300),
-                                   mask_init=kw.pop("mask_init", 5.0), seed=0, **kw)
+    out = optimize_masks(Handle(encoder), images, steps=kw.pop("steps", 300),
+                         mask_init=kw.pop("mask_init", 5.0), seed=0, **kw)
     masks = out["masks"]  # [N, S, H, W]
     removed = binding.binding_per_row(binding.saliency(masks), objects)  # [N, S]
     kept = binding.binding_per_row(masks.astype(np.float64), objects)
@@ -111,19 +112,19 @@ def test_plain_gradient_steps_keep_the_oracle_answer():
     images, objects = scenes()
     # bin/interpret's defaults: φ₀ = 3, the default sgd step. The untouched background keeps the
     # initial saliency 1 − σ(3) ≈ 0.047 per pixel, which caps this binding near 0.83.
-    out = interpret.optimize_masks(Handle(OracleEncoder()), images, steps=300, mask_init=3.0, optimizer="sgd")
+    out = optimize_masks(Handle(OracleEncoder()), images, steps=300, mask_init=3.0, optimizer="sgd")
     assert binding.binding(binding.saliency(out["masks"]), objects) > 0.75
     assert out["curve"][-1][1] < 0.55 * out["curve"][0][1]  # at the floor (≈ 0.26 of 0.49)
 
 
 def test_upsample_and_total_variation_closed_forms():
     phi = tf.constant(np.arange(2 * 3 * 4 * 4, dtype=np.float32).reshape(2, 3, 4, 4))
-    assert interpret.upsample(phi, (4, 4)) is phi
-    up = interpret.upsample(phi, (8, 8)).numpy()
+    assert upsample(phi, (4, 4)) is phi
+    up = upsample(phi, (8, 8)).numpy()
     assert up.shape == (2, 3, 8, 8)
     np.testing.assert_allclose(up.mean(axis=(2, 3)), phi.numpy().mean(axis=(2, 3)), rtol=1e-5)  # linear ramps
     flat = tf.ones([1, 1, 5, 5])
-    np.testing.assert_allclose(interpret.total_variation(flat).numpy(), 0.0)
+    np.testing.assert_allclose(total_variation(flat).numpy(), 0.0)
     step = np.zeros([1, 1, 4, 4], np.float32)
     step[..., 2:] = 1.0  # one vertical edge: |dx| = 1 on 4 of the 12 horizontal neighbour pairs
-    np.testing.assert_allclose(interpret.total_variation(tf.constant(step)).numpy(), [[4 / 12]], rtol=1e-6)
+    np.testing.assert_allclose(total_variation(tf.constant(step)).numpy(), [[4 / 12]], rtol=1e-6)

@@ -1,5 +1,6 @@
 """hsl_tf.rundir: the one atomic write, the workdir check, the export versions and the one
 TensorBoard event reader (read back from events written by tf.summary)."""
+"""hsl_tf.rundir: the one atomic write (json, bytes, npz) and the workdir check."""
 
 import json
 import os
@@ -23,6 +24,10 @@ def test_atomic_open_replaces_only_when_the_block_finishes(tmp_path):
     assert os.listdir(tmp_path) == ["results.json"]  # and no temp file is left behind
     rundir.write_bytes(str(tmp_path / "x.bin"), b"\x00\x01")
     assert (tmp_path / "x.bin").read_bytes() == b"\x00\x01"
+    rundir.write_npz(str(tmp_path / "a.npz"), x=np.arange(3), y=np.eye(2, dtype=np.float32))
+    with np.load(tmp_path / "a.npz") as saved:
+        assert saved.files == ["x", "y"] and saved["x"].tolist() == [0, 1, 2] and saved["y"].dtype == np.float32
+    assert sorted(os.listdir(tmp_path)) == ["a.npz", "results.json", "x.bin"]
 
 
 def test_prepare_workdir_names_the_flag(tmp_path):

@@ -26,11 +26,12 @@ VARIANT_DEFAULTS = {"entities": {None, "", "rows", "reshape", "default"},
                     "estimator": {None, "", "nwj"}, "estimator_xz": {None, "", "nwj"},
                     "estimator_xa": {None, "", "nwj"}, "mpnn_norm": {None, False}, "mpnn_aggregation": {None, "sum"},
                     "standardize_z": {None, False}, "critic_offset": {None, False},
-                    "relation_prior": {None, "none"}, "temperature": {None, 0.5}, "hard": {None, False}}
+                    "relation_prior": {None, "none"}, "temperature": {None, 0.5}, "hard_relations": {None, False},
+                    "hard": {None, False}}  # "hard": records written before the config had one name per field
 # How a non-default variant value reads in a label (default: the value itself).
 VARIANT_NAMES = {"mpnn_norm": "MPNN BN", "mpnn_aggregation": "mean aggr.", "standardize_z": "std. z",
                  "critic_offset": "T_ω offset", "relation_prior": "{} prior", "temperature": "τ={}",
-                 "hard": "hard"}
+                 "hard_relations": "hard", "hard": "hard"}
 CONTEXT_KEYS = ("train_dataset", "epochs")  # join the key only when the records disagree
 
 

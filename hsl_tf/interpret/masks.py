@@ -22,7 +22,7 @@ of the marginal p(Z_i). We take the exact mean over all m ≠ n, so the objectiv
 here, the one that makes the bound an upper bound on I(X, Z_i) to be minimised.)
 Minimising it pulls the masked image's row-i code towards the marginal of row i, i.e. it
 *removes* the information row i carries about x_n: the pixels the mask removes are the ones
-row i depends on. The saliency of row i is therefore 1 − σ(φ_{n,i}) (see :mod:`hsl_tf.binding`).
+row i depends on. The saliency of row i is therefore 1 − σ(φ_{n,i}) (see :mod:`hsl_tf.interpret.binding`).
 Each L_{n,i} depends on φ_{n,i} alone (the targets are unmasked and the encoder runs in
 inference mode), so the gradient of Σ_{n,i} L_{n,i} with respect to φ_{n,i} is that of L_{n,i}.
 
@@ -41,17 +41,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-# The mask figure (Fig. 4/5) is drawn by hsl_tf.figures; interpret.<name> stays for its callers.
-from hsl_tf.figures import TILE_PX, figure_size_px, save_mask_figure  # noqa: F401
+from hsl_tf.config import DEFAULT_LEARNING_RATES, DEFAULT_MASK_INIT, DEFAULT_STEPS, MASK_OPTIMIZERS
 
-MASK_OPTIMIZERS = ("adam", "sgd")  # sgd: plain gradient steps (no per-pixel normalisation)
-DEFAULT_STEPS = 2000
-# Per optimizer. Adam: the paper's kind of step. SGD: steps on the objective divided by its
-# initial value, so one learning rate fits encoders whose codes have any scale.
-DEFAULT_LEARNING_RATES = {"adam": 0.05, "sgd": 40.0}
-DEFAULT_LEARNING_RATE = DEFAULT_LEARNING_RATES["adam"]
-DEFAULT_MASK_INIT = 3.0
-DEFAULT_NUM_IMAGES = 64
 INIT_NOISE = 0.01
 
 
@@ -179,6 +170,25 @@ def optimize_masks(encoder, images_uint8, *, steps=DEFAULT_STEPS, learning_rate=
     rng = np.random.default_rng(seed)
     init = mask_init + INIT_NOISE * rng.standard_normal((n, s, r1, r2))  # [N, S, r, r']
     phi = tf.Variable(init.astype(np.float32), name="mask_logits")
+    step = _make_step(objective, phi, optimizer, learning_rate)
+    curve = _descend(step, steps, callback, verbose)  # [(k, mean objective before update k)]
+    final = tf.function(objective)(phi).numpy()  # [N, S]
+    curve.append((steps, float(final.mean())))
+    if callback is not None:
+        callback(steps, curve[-1][1])
+    masks = tf.sigmoid(upsample(phi, (h, w))).numpy().astype(np.float32)  # [N, S, H, W]
+    return dict(masks=masks, objective_per_row=final.astype(np.float32), curve=curve)
+
+
+def _make_step(objective, phi, optimizer, learning_rate):
+    """One ``optimizer`` update of φ on Σ L(φ), as a tf.function returning the mean L before it.
+
+    Args:
+      objective: φ [N, S, r, r'] → L [N, S] (:func:`make_objective_fn`).
+      phi: the tf.Variable φ [N, S, r, r'].
+      optimizer: "adam" or "sgd" (steps on L / L(φ₀), so the step does not depend on the code's scale).
+      learning_rate: step size (None: ``DEFAULT_LEARNING_RATES[optimizer]``).
+    """
     if learning_rate is None:
         learning_rate = DEFAULT_LEARNING_RATES[optimizer]
     scale = 1.0
@@ -198,6 +208,11 @@ def optimize_masks(encoder, images_uint8, *, steps=DEFAULT_STEPS, learning_rate=
         optimizer.apply(grads, [phi])  # an encoder that ignores its input gives zero gradients
         return tf.reduce_mean(per_row)
 
+    return step
+
+
+def _descend(step, steps, callback=None, verbose=0):
+    """Runs ``step`` ``steps`` times: [(k, mean objective before update k)] for k = 0..steps−1."""
     curve = []
     bar = keras.utils.Progbar(steps, stateful_metrics=["objective"]) if verbose and steps else None
     for k in range(steps):
@@ -207,10 +222,4 @@ def optimize_masks(encoder, images_uint8, *, steps=DEFAULT_STEPS, learning_rate=
             callback(k, value)
         if bar is not None:
             bar.update(k + 1, values=[("objective", value)])
-    final = tf.function(objective)(phi).numpy()  # [N, S]
-    curve.append((steps, float(final.mean())))
-    if callback is not None:
-        callback(steps, curve[-1][1])
-    masks = tf.sigmoid(upsample(phi, (h, w))).numpy().astype(np.float32)  # [N, S, H, W]
-    return dict(masks=masks, objective_per_row=final.astype(np.float32), curve=curve)
-
+    return curve

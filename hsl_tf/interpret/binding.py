@@ -3,7 +3,8 @@
 Sec. 2.2 asks (i) whether each row of z binds to a particular portion of the input and (ii)
 whether that portion is an entity of the scene. With instance masks (the ``shapes`` dataset)
 both questions get a number. Notation, for image n with objects k = 1..K (instance masks
-M_k ∈ {0,1}^{H×W}) and rows i = 1..S of z with masks σ(φ_{n,i}) from :mod:`hsl_tf.interpret`:
+M_k ∈ {0,1}^{H×W}) and rows i = 1..S of z with masks σ(φ_{n,i}) from
+:mod:`hsl_tf.interpret.masks`:
 
   saliency     s_{n,i} = 1 − σ(φ_{n,i})  ∈ [0,1]^{H×W}
                (the pixels the optimisation removed to erase what row i knows about x_n).
@@ -99,6 +100,12 @@ def chance(instance_masks):
 
 
 def scores(masks, instance_masks):
-    """{binding, diversity, chance} of masks σ(φ) [N, S, H, W] against instance masks [N, K, H, W]."""
+    """The scores results.json records: {binding, diversity, chance, binding_kept} (floats).
+
+    Args:
+      masks: σ(φ) [N, S, H, W] in [0, 1].
+      instance_masks: [N, K, H, W], 0/1.
+    """
     sal = saliency(masks)
-    return dict(binding=binding(sal, instance_masks), diversity=diversity(sal), chance=chance(instance_masks))
+    return dict(binding=binding(sal, instance_masks), diversity=diversity(sal), chance=chance(instance_masks),
+                binding_kept=binding(kept(masks), instance_masks))
