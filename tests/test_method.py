@@ -309,7 +309,7 @@ def _eval_loss(model, data):
     return float(tf.reduce_mean(per_image))
 
 
-@pytest.mark.parametrize("objective", config.OBJECTIVES)
+@pytest.mark.parametrize("objective", config.objectives_and_supervised())
 def test_fit_lowers_the_loss_and_moves_the_weights(objective):
     data = _batch(b=4, v=2, seed=3)
     keras.utils.set_random_seed(1)
