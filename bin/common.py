@@ -3,6 +3,7 @@
 Flags live here and in the bin/ scripts only; the hsl_tf library receives plain values.
 """
 
+import logging
 import os
 import shlex
 import sys
@@ -29,29 +30,28 @@ def define_flags(cls, defaults=None, exclude=()):
     default (or ``defaults[name]``) and help; the values are validated by the config itself."""
     import types
 
-    with quiet_native_stderr():  # hsl_tf.config imports TensorFlow (the registries)
-        from hsl_tf import config
+    from hsl_tf import config
 
-    for f in config.flag_fields(cls):
-        if f.name in exclude or f.name in FLAGS:
-            continue
-        default = (defaults or {}).get(f.name, f.default)
-        kind = f.type.__args__[0] if isinstance(f.type, types.UnionType) else f.type
-        help_text = f.metadata["help"]
-        choices = config.choices_of(f)
-        if choices:
-            help_text += f" One of: {', '.join(choices)}."
-        define = {bool: flags.DEFINE_boolean, int: flags.DEFINE_integer, float: flags.DEFINE_float}.get(
-            kind, flags.DEFINE_string)
-        define(f.name, default, help_text)
+    with quiet_native_stderr():  # the choice lists are registries of modules that import TensorFlow
+        for f in config.flag_fields(cls):
+            if f.name in exclude or f.name in FLAGS:
+                continue
+            default = (defaults or {}).get(f.name, f.default)
+            kind = f.type.__args__[0] if isinstance(f.type, types.UnionType) else f.type
+            choices = config.choices_of(f)
+            help_text = f.metadata["help"] + (f" One of: {', '.join(choices)}." if choices else "")
+            define = {bool: flags.DEFINE_boolean, int: flags.DEFINE_integer, float: flags.DEFINE_float}.get(
+                kind, flags.DEFINE_string)
+            define(f.name, default, help_text)
 
 
 def from_flags(cls, **overrides):
-    """The config ``cls`` built from the parsed flags of its option fields (and ``overrides``)."""
+    """The config ``cls`` built (and validated) from the parsed flags of its option fields."""
     from hsl_tf import config
 
     values = {f.name: FLAGS[f.name].value for f in config.flag_fields(cls) if f.name in FLAGS}
-    return cls(**{**values, **overrides})
+    with quiet_native_stderr():
+        return cls(**{**values, **overrides})
 
 
 def init_tensorflow():
@@ -118,6 +118,10 @@ def run(main):
         print(f"{PROG}: error: {str(err).splitlines()[0]}", file=sys.stderr)
         sys.exit(2)
     absl_logging.set_verbosity(absl_logging.ERROR)
+    handler = logging.StreamHandler(sys.stderr)  # the library's warnings (hsl_tf.* loggers), one line each
+    handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+    logging.getLogger("hsl_tf").addHandler(handler)
+    logging.getLogger("hsl_tf").propagate = False
     try:
         code = main()
     except ConfigError as err:

@@ -2,7 +2,7 @@
 
 Library code raises :class:`UserError` for bad input (unknown dataset, missing path, corrupt
 image, inconsistent sizes, missing SavedModel...). The ``bin/`` entry points catch it, print one
-line naming the flag or file, and exit with code 2 (see :func:`hsl_tf.cli.run`).
+line naming the flag or file, and exit with code 2 (``bin/common.py``'s ``run``).
 """
 
 

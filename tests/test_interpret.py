@@ -15,7 +15,7 @@ from PIL import Image
 
 from hsl_tf import rundir
 from hsl_tf.data.datasets import load_dataset
-from hsl_tf.errors import UserError
+from hsl_tf.errors import ConfigError, UserError
 from hsl_tf.export import load_encoder
 from hsl_tf.interpret import InterpretConfig, binding, run_interpret, summary
 from hsl_tf.interpret.masks import apply_masks, fill_colour, make_objective_fn, optimize_masks
@@ -138,8 +138,8 @@ def test_run_interpret_end_to_end(tiny_run, tmp_path):  # noqa: F811
     # what bin/report groups rows by: the encoder's objective, backbone and extension options
     assert {k: results[k] for k in ("method", "backbone", "train_dataset", "entities", "estimator_xz",
                                     "estimator_xa")} == dict(method="xza", backbone="conv4", train_dataset="shapes",
-                                                             entities="reshape", estimator_xz="nwj",
-                                                             estimator_xa="nwj")
+                                                             entities="reshape", estimator_xz="infonce",
+                                                             estimator_xa="infonce")  # the defaults
     assert results["objective"] < results["objective_initial"]
     lines = summary(cfg, results)
     assert lines[0].startswith("objective:") and lines[1].startswith("binding:") and "chance" in lines[1]
@@ -186,13 +186,15 @@ def test_bad_input_fails_before_any_work(case, tiny_run, tmp_path):  # noqa: F81
     assert not os.path.exists(f"{tmp_path}/w")
 
 
-@pytest.mark.parametrize("kw, needle", [(dict(num_images=1), "--num_images=1"), (dict(steps=-1), "--steps=-1"),
-                                        (dict(tile_px=4), "--tile_px=4"), (dict(split="val"), "--split=val"),
-                                        (dict(mask_optimizer="lbfgs"), "--mask_optimizer=lbfgs"),
-                                        (dict(binding="yes"), "--binding=yes"), (dict(encoder=""), "--encoder")])
-def test_config_rejects_bad_values(kw, needle):
-    with pytest.raises(UserError, match=needle):
+@pytest.mark.parametrize("kw, field", [(dict(num_images=1), "num_images"), (dict(steps=-1), "steps"),
+                                       (dict(tile_px=4), "tile_px"), (dict(split="val"), "split"),
+                                       (dict(mask_optimizer="lbfgs"), "mask_optimizer"),
+                                       (dict(binding="yes"), "binding"), (dict(encoder=""), "encoder")])
+def test_config_rejects_bad_values(kw, field):
+    """The config names the field (bin/interpret shows it as --field: tests/test_errors.py)."""
+    with pytest.raises(ConfigError, match=f"^{field}=") as err:
         InterpretConfig(**{**dict(encoder="random:conv4", workdir="/tmp/unused"), **kw})
+    assert err.value.field == field
 
 
 def test_config_and_checks_load_no_tensorflow(tmp_path):

@@ -123,8 +123,8 @@ def test_options_through_the_model_are_finite_and_prior_enters_the_loss(kw):
         # the prior is the only difference: loss = base + w · prior (mean over images)
         np.testing.assert_allclose(np.mean(per_image) - np.mean(base_loss),
                                    kw.get("prior_weight", 1.0) * float(diags["relation_prior"]), rtol=1e-4, atol=1e-6)
-    if kw.get("estimator_xz") == "focal":  # P&S + structure: focal on T_β, NWJ on T_ω
-        assert model.critic_estimators == {"xz": "focal", "xa": "nwj"}
+    if kw.get("estimator_xz") == "focal":  # P&S + structure: focal on T_β, T_ω keeps its estimator
+        assert model.critic_estimators == {"xz": "focal", "xa": model.config.estimator_xa}
 
 
 @pytest.mark.parametrize("kw, field", [

@@ -12,8 +12,8 @@ file.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
-import sys
 from typing import Optional, Sequence, Tuple, Union
 
 import numpy as np
@@ -21,6 +21,7 @@ import numpy as np
 from hsl_tf.data import shapes as shapes_lib
 from hsl_tf.errors import UserError, quiet_native_stderr
 
+log = logging.getLogger(__name__)  # warnings (skipped corrupt images); bin/ prints them as "WARNING: ..."
 ImageSize = Optional[Union[int, Sequence[int]]]
 
 SHAPES_TRAIN_EXAMPLES = 10_000
@@ -71,17 +72,6 @@ class DatasetSplits:
 def _unknown(name: str) -> UserError:
     return UserError(f"--dataset={name}: unknown dataset; "
                      "choose shapes, cifar10, cifar100 or folder:PATH")
-
-
-def num_classes_of(name: str) -> Optional[int]:
-    """Number of classes known without loading data (None for ``folder:``)."""
-    if name == "shapes":
-        return shapes_lib.NUM_CLASSES
-    if name in _TFDS_NUM_CLASSES:
-        return _TFDS_NUM_CLASSES[name]
-    if name.startswith("folder:"):
-        return None
-    raise _unknown(name)
 
 
 def _size_pair(image_size: ImageSize) -> Optional[Tuple[int, int]]:
@@ -258,8 +248,7 @@ def _decode_split(builder, split: str, flag: str, size, limit, skip_corrupt):
         if not skip_corrupt:
             raise UserError(f"{flag}: corrupt image {shown} ({expected - len(files)} "
                             "undecodable in split " f"{split}; --skip_corrupt=true skips them)")
-        print(f"WARNING: {flag}: skipping {expected - len(files)} corrupt image(s) in split "
-              f"{split}: {shown}", file=sys.stderr)
+        log.warning(f"{flag}: skipping {expected - len(files)} corrupt image(s) in split {split}: {shown}")
     if not files:
         raise UserError(f"{flag}: split {split} holds no decodable images")
     labels = np.concatenate(labels).astype(np.int64)
