@@ -40,16 +40,17 @@ def define_flags(cls, defaults=None, exclude=()):
             kind = f.type.__args__[0] if isinstance(f.type, types.UnionType) else f.type
             choices = config.choices_of(f)
             help_text = f.metadata["help"] + (f" One of: {', '.join(choices)}." if choices else "")
-            define = {bool: flags.DEFINE_boolean, int: flags.DEFINE_integer, float: flags.DEFINE_float}.get(
-                kind, flags.DEFINE_string)
-            define(f.name, default, help_text)
+            define = {bool: flags.DEFINE_boolean, int: flags.DEFINE_integer, float: flags.DEFINE_float,
+                      tuple: flags.DEFINE_list}.get(kind, flags.DEFINE_string)
+            define(f.name, list(default) if kind is tuple else default, help_text)
 
 
 def from_flags(cls, **overrides):
     """The config ``cls`` built (and validated) from the parsed flags of its option fields."""
     from hsl_tf import config
 
-    values = {f.name: FLAGS[f.name].value for f in config.flag_fields(cls) if f.name in FLAGS}
+    values = {f.name: (tuple(FLAGS[f.name].value or ()) if f.type is tuple else FLAGS[f.name].value)
+              for f in config.flag_fields(cls) if f.name in FLAGS}
     with quiet_native_stderr():
         return cls(**{**values, **overrides})
 
@@ -118,6 +119,7 @@ def run(main):
         print(f"{PROG}: error: {str(err).splitlines()[0]}", file=sys.stderr)
         sys.exit(2)
     absl_logging.set_verbosity(absl_logging.ERROR)
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)  # e.g. retracing notes of in-process stages
     handler = logging.StreamHandler(sys.stderr)  # the library's warnings (hsl_tf.* loggers), one line each
     handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
     logging.getLogger("hsl_tf").addHandler(handler)

@@ -155,3 +155,53 @@ def run(cfg: BenchConfig, strategy):
         "execution": host.execution_record(jit, cfg.jit_compile, strategy.num_replicas_in_sync),
         "tensorflow": tf.__version__, "keras": keras.__version__, "python": platform.python_version(),
     }
+
+
+# (backbone, B, K_v, modes): every row runs bce and xza; "end_to_end" adds the tf.data pipeline.
+SWEEP = [("conv4", 64, 4, ("model",)), ("conv4", 64, 8, ("model", "end_to_end")), ("conv4", 64, 16, ("model",)),
+         ("conv4", 64, 32, ("model",)), ("conv4", 32, 8, ("model",)), ("conv4", 128, 8, ("model",)),
+         ("resnet8", 64, 8, ("model",))]
+
+
+def _json_line(cmd, on_line):
+    import json
+    import subprocess
+
+    line = json.loads(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1])
+    on_line(line)
+    return line
+
+
+def sweep(ours, reference, steps, on_line=lambda line: None):
+    """Runs every SWEEP configuration as ``ours + [flags]`` (a bin/benchmark command line), after the
+    PyTorch reference ``reference + [args]`` when given. Returns the rows
+    (backbone, B, K_v, objective, mode, our JSON, reference JSON or None)."""
+    rows = []
+    for backbone, batch, views, modes in SWEEP:
+        ref = None
+        if reference:
+            ref = _json_line(reference + ["--backbone", backbone, "--batch", str(batch), "--K", str(views),
+                                          "--steps", str(steps)], on_line)
+        for objective in ("bce", "xza"):
+            for mode in modes:
+                line = _json_line(ours + [f"--backbone={backbone}", f"--objective={objective}", f"--batch_size={batch}",
+                                          f"--augmentations={views}", f"--mode={mode}"], on_line)
+                rows.append((backbone, batch, views, objective, mode, line, ref))
+    return rows
+
+
+def sweep_lines(rows, jit_compile):
+    """The host line and the markdown table of a sweep."""
+    import os
+
+    ex = rows[0][5]["execution"]
+    lines = [f"Host: {ex['cpu_model']} ({', '.join(ex['isa'])}), {os.cpu_count()} cores; oneDNN "
+             f"{'on' if ex['onednn'] else 'off'}, XLA {'on' if ex['xla'] else 'off'} (--jit_compile={jit_compile})", "",
+             "| backbone | B | K_v | objective | mode | hsl_tf views/s | step ms | reference views/s | ratio |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for backbone, batch, views, objective, mode, ours, ref in rows:
+        ref_s = f"{ref['images_per_s']:.0f}" if ref else "–"
+        ratio = f"{ours['images_per_s'] / ref['images_per_s']:.2f}×" if ref else "–"
+        lines.append(f"| {backbone} | {batch} | {views} | {objective} | {mode} | {ours['images_per_s']:.0f} | "
+                     f"{ours['step_ms']:.1f} | {ref_s} | {ratio} |")
+    return lines

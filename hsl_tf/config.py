@@ -22,74 +22,14 @@ and ``ModelConfig.of(train_cfg)`` takes the model's fields from a training confi
 
 import dataclasses
 import importlib
-import math
 
 from hsl_tf import host
 from hsl_tf.errors import ConfigError
-
-
-def registry(name):
-    """A registry the library owns, named ``"module:ATTR"`` under hsl_tf, read when first needed:
-    importing this module loads no TensorFlow, so a configuration is checked before it starts."""
-    module, attr = name.split(":")
-    return tuple(getattr(importlib.import_module(f"hsl_tf.{module}"), attr))
+from hsl_tf.fields import _Validated, choices_of, flag_fields, option, parse_overrides, registry  # noqa: F401
 
 
 def objectives_and_supervised():
     return registry("objectives:OBJECTIVES") + ("supervised",)  # xz, xa, xza, bce, supervised
-
-
-def option(default, help, *, choices=None, low=None, high=None, above=None, flag=True):
-    """A config field: ``help`` for ``--help``; ``choices`` names (a tuple, a ``"module:ATTR"`` registry
-    or a function returning them);
-    ``low``/``high`` inclusive bounds, ``above`` an exclusive lower bound; ``flag=False`` for
-    values the stage derives (not a command-line option)."""
-    meta = dict(help=help, choices=choices, low=low, high=high, above=above, flag=flag)
-    return dataclasses.field(default=default, metadata=meta)
-
-
-def flag_fields(cls):
-    """The fields of ``cls`` that are command-line options, in definition order."""
-    return [f for f in dataclasses.fields(cls) if f.metadata.get("flag", False)]
-
-
-def choices_of(f):
-    """The allowed values of field ``f`` (None: any)."""
-    c = f.metadata.get("choices")
-    if c is None or isinstance(c, tuple):
-        return c
-    return registry(c) if isinstance(c, str) else tuple(c())
-
-
-def _check_field(f, value):
-    m = f.metadata
-    if value is None or not m:
-        return
-    choices = choices_of(f)
-    if choices is not None and value not in choices:
-        raise ConfigError(f.name, value, f"unknown; choose one of {', '.join(choices)}")
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return
-    if not math.isfinite(value):
-        raise ConfigError(f.name, value, "must be finite")
-    if m["above"] is not None and not value > m["above"]:
-        raise ConfigError(f.name, value, "must be positive" if m["above"] == 0 else f"must be > {m['above']}")
-    if m["low"] is not None and value < m["low"]:
-        raise ConfigError(f.name, value, "must be ≥ 0" if m["low"] == 0 else f"must be ≥ {m['low']}")
-    if m["high"] is not None and value > m["high"]:
-        raise ConfigError(f.name, value, f"must be ≤ {m['high']}")
-
-
-class _Validated:
-    """Checks every field against its metadata, then the class's cross-field rules (``_check``)."""
-
-    def __post_init__(self):
-        for f in dataclasses.fields(self):
-            _check_field(f, getattr(self, f.name))
-        for cls in type(self).__mro__:
-            check = cls.__dict__.get("_check")
-            if check is not None:
-                check(self)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -305,3 +245,27 @@ class InterpretConfig(DataConfig, Stage):
         if self.learning_rate is None:
             return DEFAULT_LEARNING_RATES[self.mask_optimizer]
         return self.learning_rate
+
+
+@dataclasses.dataclass(frozen=True)
+class JobConfig(TrainConfig):
+    """The main job (bin/pipeline): training, the baseline, the probes, the interpretation."""
+
+    probe_epochs: int = option(100, "Epochs of the linear probes (the paper: 100).", low=1)
+    baseline: str = option("bce", "A second training with the same budget, probed beside the first (the paper's "
+                           "baseline I(X,Z)* of P&S; empty: none).", choices=lambda: ("",) + objectives_and_supervised())
+    interpret_steps: int = option(300, "Mask-optimisation steps (the paper: 20,000).", low=0)
+    interpret_images: int = option(16, "Images to interpret (the paper: 64).", low=2)
+    interpret_flags: tuple = option((), "More interpretation options, comma-separated (e.g. "
+                                    "--mask_resolution=8,--random_baseline=true).")
+
+    def interpret_config(self, encoder, workdir):
+        """The InterpretConfig of the job: its data, steps and images, then ``interpret_flags``."""
+        data = {f.name: getattr(self, f.name) for f in dataclasses.fields(DataConfig)}
+        return InterpretConfig(**data, encoder=encoder, workdir=workdir, steps=self.interpret_steps,
+                               num_images=self.interpret_images, verbose=0,
+                               **parse_overrides(InterpretConfig, self.interpret_flags, "interpret_flags"))
+
+    def probe_config(self, encoder, workdir):
+        data = {f.name: getattr(self, f.name) for f in dataclasses.fields(DataConfig)}
+        return ProbeConfig(**data, encoder=encoder, workdir=workdir, epochs=self.probe_epochs, verbose=0)

@@ -8,6 +8,7 @@ Rerunning the same command continues from the last checkpoint at the right step 
 import json
 import math
 import os
+import shutil
 import tempfile
 import time
 
@@ -96,19 +97,8 @@ def weights_checksum(model):
     return float(sum(tf.reduce_sum(tf.square(tf.cast(v, tf.float64))) for v in model.variables))
 
 
-def train(cfg: TrainConfig, strategy=None, log=None):
-    """Runs (or resumes) one training run. Returns the results dict also written to results.json.
-
-    ``log(message)`` receives the console lines (the execution path, resume, warnings) on the
-    chief when ``cfg.verbose``; the library itself prints nothing.
-    """
-    say = log if (log is not None and cfg.verbose) else (lambda message: None)
-    strategy = strategy or distribute.make_strategy("auto")
-    chief = distribute.is_chief(strategy)
-    prepare_workdir(cfg.workdir)
-    data = datasets.load_dataset(cfg.dataset, **cfg.data_kwargs())
-    encoders.check_image_size(*data.image_size)
-    replicas = strategy.num_replicas_in_sync
+def _schedule(cfg, data, replicas):
+    """(steps per epoch, total steps), after checking the batch against the data and replicas."""
     if cfg.batch_size % replicas:
         raise ConfigError("batch_size", cfg.batch_size, f"must be divisible by the {replicas} replicas")
     if cfg.objective != "supervised" and cfg.batch_size // replicas < 2:
@@ -117,59 +107,55 @@ def train(cfg: TrainConfig, strategy=None, log=None):
     if steps_per_epoch == 0:
         raise ConfigError("batch_size", cfg.batch_size, f"larger than the {len(data.train_images)} training images")
     total_steps = cfg.epochs * steps_per_epoch
-    if cfg.max_steps:
-        total_steps = min(total_steps, cfg.max_steps)
+    return steps_per_epoch, (min(total_steps, cfg.max_steps) if cfg.max_steps else total_steps)
 
-    jit, execution = execution_path(cfg, strategy)
-    if chief:
-        say(host.describe(execution))
-    model = build_model(cfg, data, strategy, jit, steps_per_epoch)
+
+def _restore(cfg, model, chief):
+    """The checkpoint manager (a temporary directory on non-chief workers), restored to the latest."""
     ckpt_dir = os.path.join(cfg.workdir, "checkpoints") if chief else tempfile.mkdtemp(prefix="hsl-ckpt-")
     manager = tf.train.CheckpointManager(tf.train.Checkpoint(model=model, optimizer=model.optimizer),
                                          ckpt_dir, max_to_keep=3)
     if manager.latest_checkpoint:
         manager.checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
-    start = cb.global_step(model)
-    if chief:
-        write_json(os.path.join(cfg.workdir, "flags.json"), {**cfg.options(), "execution": execution})
-    if start:
-        say(f"Resuming from step {start} (epoch {start // steps_per_epoch + 1}) of {total_steps}")
+    return manager
 
-    writer = (tf.summary.create_file_writer(os.path.join(cfg.workdir, "tb")) if chief
-              else tf.summary.create_noop_writer())
-    views_per_step = cfg.batch_size * cfg.augmentations
-    scalars = cb.ScalarLogger(writer, views_per_step, every=cfg.log_every, last_step=total_steps)
-    checkpointer = cb.Checkpointer(manager, cfg.checkpoint_every)
+
+def _callbacks(cfg, data, writer, manager, total_steps, start):
+    """The run's callbacks by role: scalars, checkpointer, surrogate (Fig. 3), collapse, stop, progress."""
     n_sur = min(cfg.surrogate_examples, len(data.train_images))
-    surrogate = cb.SurrogateProbe(writer, data.train_images[:n_sur], data.train_labels[:n_sur],
-                                  data.num_classes, cfg.surrogate_every, seed=cfg.seed)
-    collapse = cb.CollapseWatch(writer, cfg.num_relations, every=cfg.log_every)
-    callbacks = [scalars, checkpointer, surrogate, collapse, cb.StopAtStep(total_steps)]
+    cbs = {"scalars": cb.ScalarLogger(writer, cfg.batch_size * cfg.augmentations, every=cfg.log_every,
+                                      last_step=total_steps),
+           "checkpointer": cb.Checkpointer(manager, cfg.checkpoint_every),
+           "surrogate": cb.SurrogateProbe(writer, data.train_images[:n_sur], data.train_labels[:n_sur],
+                                          data.num_classes, cfg.surrogate_every, seed=cfg.seed),
+           "collapse": cb.CollapseWatch(writer, cfg.num_relations, every=cfg.log_every),
+           "stop": cb.StopAtStep(total_steps)}
     if cfg.verbose:
-        callbacks.append(cb.Progress(total_steps, start))
+        cbs["progress"] = cb.Progress(total_steps, start)
+    return cbs
 
-    t0 = time.time()
-    history = {}
-    if start < total_steps:
-        ds = pipeline.train_dataset(data.train_images, data.train_labels, batch_size=cfg.batch_size,
-                                    num_views=cfg.augmentations, mean=data.mean, std=data.std, seed=cfg.seed,
-                                    start_step=start, steps_per_epoch=steps_per_epoch, policy=cfg.augment,
-                                    crop_scale=crop_scale(cfg, data))
-        if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
-            history = custom_loop(model, ds, strategy, callbacks, total_steps)
-        else:
-            hist = model.fit(ds, epochs=math.ceil(total_steps / steps_per_epoch),
-                             initial_epoch=start // steps_per_epoch, steps_per_epoch=steps_per_epoch,
-                             callbacks=callbacks, verbose=0, shuffle=False)
-            history = hist.history
-    if checkpointer.stopped is not None:
-        writer.flush()
-        raise checkpointer.stopped
-    step = cb.global_step(model)
+
+def _fit(cfg, data, model, strategy, callbacks, start, steps_per_epoch, total_steps):
+    """Trains from ``start`` to ``total_steps``; returns the Keras history ({} when already done)."""
+    if start >= total_steps:
+        return {}
+    ds = pipeline.train_dataset(data.train_images, data.train_labels, batch_size=cfg.batch_size,
+                                num_views=cfg.augmentations, mean=data.mean, std=data.std, seed=cfg.seed,
+                                start_step=start, steps_per_epoch=steps_per_epoch, policy=cfg.augment,
+                                crop_scale=crop_scale(cfg, data))
+    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return custom_loop(model, ds, strategy, callbacks, total_steps)
+    return model.fit(ds, epochs=math.ceil(total_steps / steps_per_epoch), initial_epoch=start // steps_per_epoch,
+                     steps_per_epoch=steps_per_epoch, callbacks=callbacks, verbose=0, shuffle=False).history
+
+
+def _results(cfg, data, model, cbs, history, seconds, steps_per_epoch, total_steps, execution):
+    """The results.json record of a finished (or stopped-at-total) run."""
+    step, scalars, surrogate = cb.global_step(model), cbs["scalars"], cbs["surrogate"]
     results = {
         "stage": "train", "step": step, "total_steps": total_steps, "epoch": step / steps_per_epoch,
         "objective": cfg.objective, "backbone": cfg.backbone, "dataset": cfg.dataset, "seed": cfg.seed,
-        "train_seconds": round(time.time() - t0, 2), "weights_checksum": weights_checksum(model),
+        "train_seconds": round(seconds, 2), "weights_checksum": weights_checksum(model),
         "images_per_s": (round(sum(scalars.images_per_s) / len(scalars.images_per_s), 1)
                          if scalars.images_per_s else None),
         "crop_scale": list(crop_scale(cfg, data)), **host.git_commit(), "execution": execution,
@@ -178,21 +164,59 @@ def train(cfg: TrainConfig, strategy=None, log=None):
     if surrogate.history:
         results["surrogate_train_accuracy"] = surrogate.history[-1][1]
         results["surrogate_seconds"] = round(surrogate.seconds, 2)
-    results.update(collapse.summary(step))
-    for warning in results.get("warnings", []) if chief else []:
-        say(f"warning: {warning}")
-    if chief:
-        export_base = os.path.join(cfg.export_dir or os.path.join(cfg.workdir, "export"), "encoder")
-        results_path = os.path.join(cfg.workdir, "results.json")
-        if not history and os.path.exists(results_path) and export.versions(export_base):
-            with open(results_path) as f:  # a rerun of a finished run: nothing new to export
-                results = json.load(f)
-            say(f"Already trained to step {step}; export in {results.get('export')}")
-            return results
-        results["export"] = export.export_encoder(model, export_base, data.image_size,
-                                                  extra_meta={"dataset": cfg.dataset, "step": step})
-        write_json(results_path, results)
-    else:
-        import shutil
-        shutil.rmtree(ckpt_dir, ignore_errors=True)
+    results.update(cbs["collapse"].summary(step))
     return results
+
+
+def _export(cfg, data, model, results, history, say):
+    """Exports the encoder and writes results.json (chief); a rerun of a finished run keeps both."""
+    export_base = os.path.join(cfg.export_dir or os.path.join(cfg.workdir, "export"), "encoder")
+    results_path = os.path.join(cfg.workdir, "results.json")
+    if not history and os.path.exists(results_path) and export.versions(export_base):
+        with open(results_path) as f:  # nothing new to export
+            results = json.load(f)
+        say(f"Already trained to step {results.get('step')}; export in {results.get('export')}")
+        return results
+    results["export"] = export.export_encoder(model, export_base, data.image_size,
+                                              extra_meta={"dataset": cfg.dataset, "step": cb.global_step(model)})
+    write_json(results_path, results)
+    return results
+
+
+def train(cfg: TrainConfig, strategy=None, log=None):
+    """Runs (or resumes) one training run. Returns the results dict also written to results.json.
+
+    ``log(message)`` receives the console lines (the execution path, resume, warnings) on the
+    chief when ``cfg.verbose``; the library itself prints nothing.
+    """
+    strategy = strategy or distribute.make_strategy("auto")
+    chief = distribute.is_chief(strategy)
+    say = log if (log is not None and cfg.verbose and chief) else (lambda message: None)
+    prepare_workdir(cfg.workdir)
+    data = datasets.load_dataset(cfg.dataset, **cfg.data_kwargs())
+    encoders.check_image_size(*data.image_size)
+    steps_per_epoch, total_steps = _schedule(cfg, data, strategy.num_replicas_in_sync)
+    jit, execution = execution_path(cfg, strategy)
+    say(host.describe(execution))
+    model = build_model(cfg, data, strategy, jit, steps_per_epoch)
+    manager = _restore(cfg, model, chief)
+    start = cb.global_step(model)
+    if chief:
+        write_json(os.path.join(cfg.workdir, "flags.json"), {**cfg.options(), "execution": execution})
+    if start:
+        say(f"Resuming from step {start} (epoch {start // steps_per_epoch + 1}) of {total_steps}")
+    writer = (tf.summary.create_file_writer(os.path.join(cfg.workdir, "tb")) if chief
+              else tf.summary.create_noop_writer())
+    cbs = _callbacks(cfg, data, writer, manager, total_steps, start)
+    t0 = time.time()
+    history = _fit(cfg, data, model, strategy, list(cbs.values()), start, steps_per_epoch, total_steps)
+    if cbs["checkpointer"].stopped is not None:
+        writer.flush()
+        raise cbs["checkpointer"].stopped
+    results = _results(cfg, data, model, cbs, history, time.time() - t0, steps_per_epoch, total_steps, execution)
+    for warning in results.get("warnings", []):
+        say(f"warning: {warning}")
+    if not chief:
+        shutil.rmtree(manager.directory, ignore_errors=True)
+        return results
+    return _export(cfg, data, model, results, history, say)

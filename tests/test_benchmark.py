@@ -3,6 +3,7 @@
 import json
 import os
 import subprocess
+import sys
 
 from hsl_tf import benchmark
 from tests import helpers
@@ -40,3 +41,22 @@ def test_bin_benchmark_prints_valid_json():
     assert line["images_per_s"] > 0 and line["step_ms"] > 0 and 0 < line["fraction_of_sgemm"]
     assert line["flops_per_image"] == benchmark.step_flops("xza", "conv4", 4, 2) // 8
     assert abs(line["images_per_s"] * line["step_ms"] / 1e3 - 8) < 0.1  # views per step
+
+
+def test_sweep_runs_every_configuration_after_its_reference_and_tabulates_the_ratio():
+    from hsl_tf import benchmark
+
+    echo = ("import json, sys; print('noise'); print(json.dumps(dict(argv=sys.argv[1:], images_per_s=SPEED, "
+            "step_ms=1.0, execution=dict(cpu_model='X', isa=['avx2'], onednn=True, xla=False))))")
+    seen = []
+    rows = benchmark.sweep([sys.executable, "-c", echo.replace("SPEED", "300.0")], [sys.executable, "-c", echo.replace("SPEED", "200.0")],
+                           steps=5, on_line=seen.append)
+    expected = [(b, n, k, obj, mode) for b, n, k, modes in benchmark.SWEEP for obj in ("bce", "xza") for mode in modes]
+    assert [r[:5] for r in rows] == expected and len(rows) == 16
+    assert len(seen) == 16 + len(benchmark.SWEEP)  # every JSON line is passed on, references included
+    first = rows[0][5]["argv"]
+    assert "--backbone=conv4" in first and "--augmentations=4" in first and "--objective=bce" in first
+    assert rows[0][6]["argv"] == ["--backbone", "conv4", "--batch", "64", "--K", "4", "--steps", "5"]
+    lines = benchmark.sweep_lines(rows, "auto")
+    assert lines[0].startswith("Host: X (avx2)") and "oneDNN on, XLA off (--jit_compile=auto)" in lines[0]
+    assert lines[4] == "| conv4 | 64 | 4 | bce | model | 300 | 1.0 | 200 | 1.50× |" and len(lines) == 4 + 16
