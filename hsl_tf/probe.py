@@ -78,7 +78,7 @@ def run_probe(cfg: ProbeConfig, log=None):
     in-memory :class:`Classifier`).
     """
     prepare_workdir(cfg.workdir)
-    t0 = time.time()
+    t0, origin = time.time(), host.provenance()  # the commit that runs, read before it can move
     data, encoder = _load(cfg)
     if cfg.verbose and log is not None:
         log(f"Features of {len(data.train_images)} train and {len(data.test_images)} test images from {encoder.name}")
@@ -113,6 +113,6 @@ def run_probe(cfg: ProbeConfig, log=None):
         kind="classifier", image_size=list(data.image_size), num_classes=data.num_classes, encoder=cfg.encoder,
         class_names=list(data.class_names)))
     results["seconds"] = round(time.time() - t0, 2)
-    results.update(host.provenance())
+    results.update(origin)
     write_json(os.path.join(cfg.workdir, "results.json"), results)
     return results, classifier

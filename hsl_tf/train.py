@@ -149,7 +149,7 @@ def _fit(cfg, data, model, strategy, callbacks, start, steps_per_epoch, total_st
                      steps_per_epoch=steps_per_epoch, callbacks=callbacks, verbose=0, shuffle=False).history
 
 
-def _results(cfg, data, model, cbs, history, seconds, steps_per_epoch, total_steps, execution):
+def _results(cfg, data, model, cbs, history, seconds, steps_per_epoch, total_steps, execution, commit):
     """The results.json record of a finished (or stopped-at-total) run."""
     step, scalars, surrogate = cb.global_step(model), cbs["scalars"], cbs["surrogate"]
     results = {
@@ -158,7 +158,7 @@ def _results(cfg, data, model, cbs, history, seconds, steps_per_epoch, total_ste
         "train_seconds": round(seconds, 2), "weights_checksum": weights_checksum(model),
         "images_per_s": (round(sum(scalars.images_per_s) / len(scalars.images_per_s), 1)
                          if scalars.images_per_s else None),
-        "crop_scale": list(crop_scale(cfg, data)), **host.git_commit(), "execution": execution,
+        "crop_scale": list(crop_scale(cfg, data)), **commit, "execution": execution,
     }
     results.update({k: float(v[-1]) for k, v in history.items() if not k.startswith("batch/")})
     if surrogate.history:
@@ -189,6 +189,7 @@ def train(cfg: TrainConfig, strategy=None, log=None):
     ``log(message)`` receives the console lines (the execution path, resume, warnings) on the
     chief when ``cfg.verbose``; the library itself prints nothing.
     """
+    commit = host.git_commit()  # the commit that runs, read before it can move
     strategy = strategy or distribute.make_strategy("auto")
     chief = distribute.is_chief(strategy)
     say = log if (log is not None and cfg.verbose and chief) else (lambda message: None)
@@ -213,7 +214,8 @@ def train(cfg: TrainConfig, strategy=None, log=None):
     if cbs["checkpointer"].stopped is not None:
         writer.flush()
         raise cbs["checkpointer"].stopped
-    results = _results(cfg, data, model, cbs, history, time.time() - t0, steps_per_epoch, total_steps, execution)
+    results = _results(cfg, data, model, cbs, history, time.time() - t0, steps_per_epoch, total_steps, execution,
+                       commit)
     for warning in results.get("warnings", []):
         say(f"warning: {warning}")
     if not chief:

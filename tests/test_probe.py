@@ -91,3 +91,14 @@ def test_bad_input_gives_one_line_error(case, tmp_path, tiny_run):  # noqa: F811
     assert code == 2, err[-800:]
     assert len(lines) == 1 and needle in lines[0], err[-800:]
     assert "Traceback" not in err
+
+
+def test_results_name_the_commit_read_when_the_stage_starts(tmp_path, monkeypatch):
+    """A commit made while a stage runs must not be recorded as the code that ran."""
+    from hsl_tf import host
+
+    calls = iter(f"c{i}" for i in range(1, 100))
+    monkeypatch.setattr(host, "git_commit", lambda path=None: {"git_commit": next(calls), "git_dirty": False})
+    res, _ = run_probe(ProbeConfig(encoder="random:conv4", workdir=str(tmp_path), **SMALL))
+    assert res["git_commit"] == "c1"
+    assert json.load(open(tmp_path / "results.json"))["git_commit"] == "c1"

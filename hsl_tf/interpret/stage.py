@@ -63,6 +63,8 @@ def run_interpret(cfg, log=None):
     import tensorflow as tf
 
     from hsl_tf import export, host
+
+    origin = host.provenance()  # the commit that runs, read before it can move
     from hsl_tf.interpret import binding
     from hsl_tf.rundir import prepare_workdir, write_json
 
@@ -84,7 +86,7 @@ def run_interpret(cfg, log=None):
         if random_out is not None:
             scores = binding.scores(random_out["masks"], objects)
             results.update({f"{key}_random": scores[key] for key in ("binding", "diversity", "binding_kept")})
-    results.update(host.provenance())
+    results.update(origin)
     write_json(os.path.join(cfg.workdir, "results.json"), results)
     return results
 
