@@ -251,3 +251,15 @@ def test_runs_table_reads_kept_scalars(tmp_path):
                                      "train/usage_entropy,300,0.5\ntrain/bound_xa,300,0.125\n")
     table = curves.runs_table(report.collect([str(tmp_path)]))
     assert "| xza-s0 | 43.2 | 30.0 (step 200) | 25.0 | 0.500 | 0.125 | 0.25 | 12 |" in table
+
+
+def test_estimators_a_method_does_not_use_do_not_split_its_row():
+    """bce keeps its focal loss, random/supervised train no critic: the default estimators recorded
+    from their config (InfoNCE since issue 12) must not make them a variant row."""
+    from hsl_tf.report import keys
+
+    for method in ("bce", "random", "supervised"):
+        assert keys.method_key({"method": method, "estimator_xz": "infonce", "estimator_xa": "infonce"}) == method
+    assert keys.method_key({"method": "xz", "estimator_xz": "infonce", "estimator_xa": "js"}) == "xz[estimator_xz=infonce]"
+    assert keys.method_key({"method": "xa", "estimator_xz": "infonce", "estimator_xa": "nwj"}) == "xa"
+    assert keys.method_key({"method": "xza", "estimator_xz": "infonce", "estimator_xa": "nwj"}) == "xza[estimator_xz=infonce]"

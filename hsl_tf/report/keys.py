@@ -35,9 +35,18 @@ VARIANT_NAMES = {"mpnn_norm": "MPNN BN", "mpnn_aggregation": "mean aggr.", "stan
 CONTEXT_KEYS = ("train_dataset", "epochs")  # join the key only when the records disagree
 
 
+# The estimator keys each method uses: the others are recorded from the config but do not change the
+# run (bce keeps its focal loss; supervised and random train no critic; xz has no T_ω, xa no T_β).
+ESTIMATOR_KEYS = ("estimator", "estimator_xz", "estimator_xa")
+USED_ESTIMATORS = {"bce": (), "supervised": (), "random": (), "xz": ("estimator", "estimator_xz"),
+                   "xa": ("estimator", "estimator_xa")}
+
+
 def method_key(record, context=()):
     """``method`` or ``method[k=v,...]`` with the non-default variant keys (and ``context`` keys)."""
-    parts = [f"{k}={record[k]}" for k in VARIANT_DEFAULTS if record.get(k) not in VARIANT_DEFAULTS[k]]
+    used = USED_ESTIMATORS.get(record.get("method"), ESTIMATOR_KEYS)
+    parts = [f"{k}={record[k]}" for k in VARIANT_DEFAULTS
+             if record.get(k) not in VARIANT_DEFAULTS[k] and (k not in ESTIMATOR_KEYS or k in used)]
     parts += [f"{k}={record[k]}" for k in context if record.get(k) is not None]
     return str(record["method"]) + (f"[{','.join(parts)}]" if parts else "")
 
