@@ -20,9 +20,9 @@ before TensorFlow loads, so common mistakes fail in a fraction of a second.
 import dataclasses
 import io
 import os
-import re
 import time
 
+from hsl_tf import rundir
 from hsl_tf.errors import UserError
 from hsl_tf.config import InterpretConfig  # noqa: F401  (the stage's options)
 
@@ -41,9 +41,7 @@ def check_inputs(cfg):
     if not spec.startswith("random:"):
         if not os.path.exists(spec):
             raise UserError(f"--encoder={spec}: no such file or directory")
-        if not os.path.isfile(os.path.join(spec, "saved_model.pb")) and not any(
-                re.fullmatch(r"\d+", d) and os.path.isfile(os.path.join(spec, d, "saved_model.pb"))
-                for d in (os.listdir(spec) if os.path.isdir(spec) else [])):
+        if not os.path.isfile(os.path.join(spec, "saved_model.pb")) and not rundir.export_versions(spec):
             raise UserError(f"--encoder={spec}: not a SavedModel (no saved_model.pb here or in an integer "
                             "version subdirectory)")
     if cfg.binding == "on" and cfg.dataset != "shapes":  # only shapes carries instance masks
