@@ -28,8 +28,6 @@ from hsl_tf.errors import quiet_native_stderr  # noqa: E402,F401  (used by the b
 def define_flags(cls, defaults=None, exclude=()):
     """One absl flag per option field of the config class ``cls`` (hsl_tf.config): same name,
     default (or ``defaults[name]``) and help; the values are validated by the config itself."""
-    import types
-
     from hsl_tf import config
 
     with quiet_native_stderr():  # the choice lists are registries of modules that import TensorFlow
@@ -37,7 +35,7 @@ def define_flags(cls, defaults=None, exclude=()):
             if f.name in exclude or f.name in FLAGS:
                 continue
             default = (defaults or {}).get(f.name, f.default)
-            kind = f.type.__args__[0] if isinstance(f.type, types.UnionType) else f.type
+            kind = config.value_type(f)
             choices = config.choices_of(f)
             help_text = f.metadata["help"] + (f" One of: {', '.join(choices)}." if choices else "")
             define = {bool: flags.DEFINE_boolean, int: flags.DEFINE_integer, float: flags.DEFINE_float,

@@ -25,7 +25,8 @@ import importlib
 
 from hsl_tf import host
 from hsl_tf.errors import ConfigError
-from hsl_tf.fields import _Validated, choices_of, flag_fields, option, parse_overrides, registry  # noqa: F401
+from hsl_tf.fields import (_Validated, choices_of, flag_fields, option, parse_overrides, registry,  # noqa: F401
+                           value_type)
 
 
 def objectives_and_supervised():

@@ -4,6 +4,7 @@ validation every config runs on construction, and the lookup of registry choice 
 import dataclasses
 import importlib
 import math
+import types
 
 from hsl_tf.errors import ConfigError
 
@@ -68,6 +69,11 @@ class _Validated:
                 check(self)
 
 
+def value_type(f):
+    """The type of a field's values: ``int`` for ``int | None``, else the annotation itself."""
+    return f.type.__args__[0] if isinstance(f.type, types.UnionType) else f.type
+
+
 def parse_overrides(cls, items, field):
     """``["--name=value", "--flag", "--noflag"]`` → {name: typed value} for the option fields of ``cls``."""
     fields = {f.name: f for f in flag_fields(cls)}
@@ -77,8 +83,7 @@ def parse_overrides(cls, items, field):
         name = key[2:] if not eq and key.startswith("no") and key[2:] in fields else key
         if name not in fields:
             raise ConfigError(field, item, f"not an option of the stage ({', '.join(fields)})")
-        kind = fields[name].type
-        kind = kind.__args__[0] if hasattr(kind, "__args__") else kind
+        kind = value_type(fields[name])
         try:
             if kind is bool:
                 out[name] = (value.lower() in ("1", "true", "yes")) if eq else not key.startswith("no")
