@@ -22,7 +22,8 @@ FLAGS = flags.FLAGS
 PROG = os.path.basename(sys.argv[0])
 
 
-from hsl_tf.errors import quiet_native_stderr  # noqa: E402,F401  (used by the bin/ scripts)
+from hsl_tf.errors import as_flags  # noqa: E402
+from hsl_tf.host import quiet_native_stderr  # noqa: E402,F401  (used by the bin/ scripts)
 
 
 def define_flags(cls, defaults=None, exclude=()):
@@ -37,7 +38,7 @@ def define_flags(cls, defaults=None, exclude=()):
             default = (defaults or {}).get(f.name, f.default)
             kind = config.value_type(f)
             choices = config.choices_of(f)
-            help_text = f.metadata["help"] + (f" One of: {', '.join(choices)}." if choices else "")
+            help_text = as_flags(f.metadata["help"]) + (f" One of: {', '.join(choices)}." if choices else "")
             define = {bool: flags.DEFINE_boolean, int: flags.DEFINE_integer, float: flags.DEFINE_float,
                       tuple: flags.DEFINE_list}.get(kind, flags.DEFINE_string)
             define(f.name, list(default) if kind is tuple else default, help_text)
@@ -97,9 +98,16 @@ def expand_flagfiles(argv, _depth=0):
     return out
 
 
+class _FlagsFormatter(logging.Formatter):
+    """The library's log lines with options shown as flags."""
+
+    def format(self, record):
+        return as_flags(super().format(record))
+
+
 def run(main):
     """Parses flags and runs ``main()``: user errors print one line and exit 2, no traceback."""
-    from hsl_tf.errors import ConfigError, UserError
+    from hsl_tf.errors import UserError
 
     warnings.filterwarnings("ignore", category=UserWarning)
     warnings.filterwarnings("ignore", category=DeprecationWarning)
@@ -111,7 +119,7 @@ def run(main):
         argv = [sys.argv[0]] + expand_flagfiles(sys.argv[1:])
         FLAGS(argv)
     except UserError as err:
-        print(f"{PROG}: error: {err}", file=sys.stderr)
+        print(f"{PROG}: error: {err.cli_message()}", file=sys.stderr)
         sys.exit(2)
     except flags.Error as err:
         print(f"{PROG}: error: {str(err).splitlines()[0]}", file=sys.stderr)
@@ -119,16 +127,13 @@ def run(main):
     absl_logging.set_verbosity(absl_logging.ERROR)
     logging.getLogger("tensorflow").setLevel(logging.ERROR)  # e.g. retracing notes of in-process stages
     handler = logging.StreamHandler(sys.stderr)  # the library's warnings (hsl_tf.* loggers), one line each
-    handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+    handler.setFormatter(_FlagsFormatter("%(levelname)s: %(message)s"))
     logging.getLogger("hsl_tf").addHandler(handler)
     logging.getLogger("hsl_tf").propagate = False
     try:
         code = main()
-    except ConfigError as err:
-        print(f"{PROG}: error: --{err}", file=sys.stderr)
-        sys.exit(2)
-    except UserError as err:
-        print(f"{PROG}: error: {err}", file=sys.stderr)
+    except UserError as err:  # ConfigError too: options shown as flags
+        print(f"{PROG}: error: {err.cli_message()}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)

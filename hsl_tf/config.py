@@ -84,7 +84,7 @@ class ModelConfig(Seeded):
     # InfoNCE on both critics: chosen by issue 12's screen and its 10-epoch confirmation (README "Defaults
     # that deviate from the paper"); configs/paper.flags restores the paper's NWJ.
     estimator_xz: str = option("infonce", "Estimator of the T_β critic: infonce (the default), nwj (the paper's), "
-                               "js, or focal (the baseline's loss: with --objective=xza, 'P&S + structure').",
+                               "js, or focal (the baseline's loss: with `objective=xza`, 'P&S + structure').",
                                choices="objectives:ESTIMATORS")
     estimator_xa: str = option("infonce", "MI estimator of the T_ω critic: infonce (the default), nwj (the paper's) "
                                "or js.", choices="objectives:XA_ESTIMATORS")
@@ -99,7 +99,7 @@ class ModelConfig(Seeded):
     relation_prior: str = option("none", "Prior term on the relations: none (the paper), kl (NRI's per-edge KL to "
                                  "uniform) or usage (KL of the batch's mean relation usage to uniform).",
                                  choices="objectives:RELATION_PRIORS")
-    prior_weight: float = option(1.0, "Weight of --relation_prior in the loss.", low=0)
+    prior_weight: float = option(1.0, "Weight of `relation_prior` in the loss.", low=0)
     # Decided by the data, not options:
     num_classes: int = option(10, "Classes of the supervised head.", above=0, flag=False)
     mean: tuple = option((0.5, 0.5, 0.5), "Per-channel pixel mean in [0, 1].", flag=False)
@@ -232,7 +232,7 @@ class InterpretConfig(DataConfig, Stage):
                                  choices=MASK_OPTIMIZERS)
     binding: str = option("auto", "Binding/diversity scores against instance masks; auto: when the dataset has "
                           "them.", choices=BINDING_MODES)
-    random_baseline: bool = option(True, "Also optimise masks for random:<backbone of --encoder>.")
+    random_baseline: bool = option(True, "Also optimise masks for random:<backbone of `encoder`>.")
     log_every: int = option(10, "Write the objective to TensorBoard every N steps.", low=1)
     tile_px: int = option(TILE_PX, "Size in pixels of each tile of masks.png.", low=8)
 
@@ -258,7 +258,7 @@ class JobConfig(TrainConfig):
     interpret_steps: int = option(300, "Mask-optimisation steps (the paper: 20,000).", low=0)
     interpret_images: int = option(16, "Images to interpret (the paper: 64).", low=2)
     interpret_flags: tuple = option((), "More interpretation options, comma-separated (e.g. "
-                                    "--mask_resolution=8,--random_baseline=true).")
+                                    "`mask_resolution=8`,`random_baseline=true`).")
 
     def interpret_config(self, encoder, workdir):
         """The InterpretConfig of the job: its data, steps and images, then ``interpret_flags``."""

@@ -9,7 +9,7 @@ import os
 
 import tensorflow as tf
 
-from hsl_tf.errors import UserError
+from hsl_tf.errors import ConfigError
 
 STRATEGIES = ("auto", "one_device", "mirrored", "multi_worker")
 
@@ -24,12 +24,12 @@ def split_cpu(num_replicas):
         tf.config.set_logical_device_configuration(
             cpus[0], [tf.config.LogicalDeviceConfiguration()] * num_replicas)
     except RuntimeError:
-        raise UserError(f"--num_cpu_replicas={num_replicas}: TensorFlow was already initialised; "
-                        "it must be set before any other TensorFlow op") from None
+        raise ConfigError("num_cpu_replicas", num_replicas, "TensorFlow was already initialised; "
+                          "it must be set before any other TensorFlow op") from None
 
 
 def make_strategy(name="auto", num_cpu_replicas=1):
-    """Creates the strategy named by ``--strategy``.
+    """Creates the strategy named by the ``strategy`` option.
 
     - ``auto``: MirroredStrategy over all GPUs when there are several, else one device;
     - ``one_device``: the first GPU, or the CPU;
@@ -37,16 +37,16 @@ def make_strategy(name="auto", num_cpu_replicas=1):
     - ``multi_worker``: MultiWorkerMirroredStrategy configured by ``TF_CONFIG``.
     """
     if name not in STRATEGIES:
-        raise UserError(f"--strategy={name}: unknown; choose one of {', '.join(STRATEGIES)}")
+        raise ConfigError("strategy", name, f"unknown; choose one of {', '.join(STRATEGIES)}")
     if num_cpu_replicas < 1:
-        raise UserError(f"--num_cpu_replicas={num_cpu_replicas}: must be ≥ 1")
+        raise ConfigError("num_cpu_replicas", num_cpu_replicas, "must be ≥ 1")
     if name == "multi_worker":
         if "TF_CONFIG" not in os.environ:
-            raise UserError("--strategy=multi_worker: set TF_CONFIG (cluster and task) for every worker")
+            raise ConfigError("strategy", name, "set TF_CONFIG (cluster and task) for every worker")
         try:
             json.loads(os.environ["TF_CONFIG"])
         except ValueError:
-            raise UserError("--strategy=multi_worker: TF_CONFIG is not valid JSON") from None
+            raise ConfigError("strategy", name, "TF_CONFIG is not valid JSON") from None
         if num_cpu_replicas > 1:
             split_cpu(num_cpu_replicas)
         return tf.distribute.MultiWorkerMirroredStrategy()

@@ -115,10 +115,10 @@ def build_encoder(backbone, num_entities=8, entity_dim=8):
     return Conv4() if backbone == "conv4" else ResNet8()
 
 
-def check_image_size(height, width, flag="--image_size"):
+def check_image_size(height, width):
     """Encoders need at least 16×16 pixels (three 2×2 poolings in Conv-4)."""
     if min(height, width) < MIN_IMAGE_SIZE:
-        raise UserError(f"{flag}: images of {height}x{width} are too small; encoders need ≥ "
+        raise UserError(f"`image_size`: images of {height}x{width} are too small; encoders need ≥ "
                         f"{MIN_IMAGE_SIZE}x{MIN_IMAGE_SIZE}")
 
 

@@ -1,9 +1,21 @@
 """User-facing errors.
 
-Library code raises :class:`UserError` for bad input (unknown dataset, missing path, corrupt
-image, inconsistent sizes, missing SavedModel...). The ``bin/`` entry points catch it, print one
-line naming the flag or file, and exit with code 2 (``bin/common.py``'s ``run``).
+Library code raises :class:`ConfigError` for a bad option value (it names the option's config
+field) and :class:`UserError` for other bad input (a missing or corrupt file, an unusable
+SavedModel...). Library text names options by their field, in backticks when it suggests a
+setting (``"pass `image_size=N`"``). The ``bin/`` entry points render options as flags
+(:func:`as_flags`: ``--image_size=N``), print one line and exit with code 2 (``bin/common.py``'s
+``run``); Python callers read the field names, which are also the flag names.
 """
+
+import re
+
+_OPTION = re.compile(r"`([A-Za-z_]\w*)([^`]*)`")
+
+
+def as_flags(text: str) -> str:
+    """Library text → command-line text: every `` `name=value` `` becomes ``--name=value``."""
+    return _OPTION.sub(r"--\1\2", text)
 
 
 class UserError(Exception):
@@ -11,39 +23,18 @@ class UserError(Exception):
 
     exit_code = 2
 
-
-class quiet_native_stderr:
-    """Silences native (C/C++) writes to file descriptor 2 inside the block.
-
-    TensorFlow's C++ start-up logs and libjpeg's messages on corrupt files go straight to fd 2;
-    our own one-line messages are printed after the block. Python exceptions still propagate
-    (the descriptor is restored first).
-    """
-
-    def __enter__(self):
-        import os
-        import sys
-
-        sys.stderr.flush()
-        self._saved = os.dup(2)
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, 2)
-        os.close(devnull)
-        return self
-
-    def __exit__(self, *exc):
-        import os
-        import sys
-
-        sys.stderr.flush()
-        os.dup2(self._saved, 2)
-        os.close(self._saved)
-        return False
+    def cli_message(self) -> str:
+        """The message as ``bin/`` prints it (options as flags)."""
+        return as_flags(str(self))
 
 
 class ConfigError(UserError):
-    """A bad value of one option. ``field`` names it; ``bin/`` shows it as the flag ``--field``."""
+    """A bad value of one option: ``field`` (a config field; in ``bin/`` the flag ``--field``),
+    ``value`` and ``problem`` (one clause)."""
 
     def __init__(self, field, value, problem):
         self.field, self.value, self.problem = field, value, problem
         super().__init__(f"{field}={value}: {problem}")
+
+    def cli_message(self) -> str:
+        return "--" + as_flags(str(self))

@@ -24,9 +24,10 @@ import uuid
 
 import tensorflow as tf
 
-from hsl_tf.errors import UserError
+from hsl_tf.errors import ConfigError, UserError
 from hsl_tf.report.keys import VARIANT_DEFAULTS
-from hsl_tf.rundir import export_versions as versions  # export.versions(base): the complete versions
+from hsl_tf.rundir import export_versions as versions  # noqa: F401  (export.versions(base): the complete versions)
+from hsl_tf.rundir import resolve_version_dir  # noqa: F401  (export.resolve_version_dir)
 
 META_FILE = os.path.join("assets.extra", "hsl_tf.json")
 
@@ -104,18 +105,6 @@ def _config_dict(config):
     return {k: (list(v) if isinstance(v, tuple) else v) for k, v in d.items()}
 
 
-def resolve_version_dir(path, flag="--encoder"):
-    """``path`` is a version directory or a base directory (newest version). Returns the dir."""
-    if not os.path.exists(path):
-        raise UserError(f"{flag}={path}: no such file or directory")
-    if os.path.isfile(os.path.join(path, "saved_model.pb")):
-        return path
-    found = versions(path)
-    if found:
-        return os.path.join(path, str(found[-1]))
-    raise UserError(f"{flag}={path}: not a SavedModel (no saved_model.pb here or in an integer version subdirectory)")
-
-
 class EncoderHandle:
     """A frozen encoder for the probe and interpretation stages.
 
@@ -135,10 +124,11 @@ class EncoderHandle:
         self.variables, self.trackable = variables, trackable
         self.slot_attention = slot_attention
 
-    def check_image_size(self, height, width, flag="--dataset"):
+    def check_image_size(self, height, width):
+        """Images of the probe / interpretation dataset must match the encoder's input size."""
         if (height, width) != self.image_size:
-            raise UserError(f"{flag}: images are {height}x{width} but the encoder {self.name} takes "
-                            f"{self.image_size[0]}x{self.image_size[1]}; pass --image_size={self.image_size[0]}")
+            raise UserError(f"`dataset`: images are {height}x{width} but the encoder {self.name} takes "
+                            f"{self.image_size[0]}x{self.image_size[1]}; pass `image_size={self.image_size[0]}`")
 
     def describe(self):
         """What a stage's results.json records about its encoder, so ``bin/report`` can group runs.
@@ -159,7 +149,7 @@ class EncoderHandle:
 
 
 def load_encoder(spec, *, seed=0, image_size=(32, 32), mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25),
-                 num_entities=8, entity_dim=8, entities="reshape", flag="--encoder"):
+                 num_entities=8, entity_dim=8, entities="reshape", field="encoder"):
     """Loads ``spec``: an exported encoder (version or base dir) or ``random:<backbone>``.
 
     A random encoder is a freshly initialised model seeded with ``seed`` (the RANDOM baseline of
@@ -178,18 +168,18 @@ def load_encoder(spec, *, seed=0, image_size=(32, 32), mean=(0.5, 0.5, 0.5), std
         call = tf.function(lambda x: model(model.normalize(x), training=False))
         return EncoderHandle(spec, image_size, _config_dict(config), call, call,
                              model.variables, model)
-    path = resolve_version_dir(spec, flag)
+    path = resolve_version_dir(spec, field)
     meta_path = os.path.join(path, META_FILE)
     if not os.path.isfile(meta_path):
-        raise UserError(f"{flag}={spec}: {path} is not an hsl_tf encoder export (no {META_FILE})")
+        raise ConfigError(field, spec, f"{path} is not an hsl_tf encoder export (no {META_FILE})")
     with open(meta_path) as f:
         meta = json.load(f)
     if meta.get("kind") != "encoder":
-        raise UserError(f"{flag}={spec}: {path} holds a {meta.get('kind')} export, not an encoder")
+        raise ConfigError(field, spec, f"{path} holds a {meta.get('kind')} export, not an encoder")
     try:
         loaded = tf.saved_model.load(path)
     except Exception as err:  # corrupt or partial SavedModel
-        raise UserError(f"{flag}={spec}: cannot load the SavedModel in {path}: {type(err).__name__}") from None
+        raise ConfigError(field, spec, f"cannot load the SavedModel in {path}: {type(err).__name__}") from None
     embed = lambda images: loaded.embed(images)["z"]  # noqa: E731
     embed_pixels = lambda pixels: loaded.embed_pixels(pixels)["z"]  # noqa: E731
     attention = None

@@ -143,5 +143,32 @@ def describe(record):
     isa = [f for f in ("avx512f", "avx512_vnni", "amx_tile") if f in record["isa"]] or \
           [f for f in ("avx2",) if f in record["isa"]]
     return (f"execution: oneDNN {'on' if record['onednn'] else 'off'}, XLA {'on' if record['xla'] else 'off'} "
-            f"(--jit_compile={record['jit_compile_requested']}; {record['cpu_model']}, {'/'.join(isa) or 'no AVX2'}, "
+            f"(jit_compile={record['jit_compile_requested']}; {record['cpu_model']}, {'/'.join(isa) or 'no AVX2'}, "
             f"{record['replicas']} replica{'s' if record['replicas'] != 1 else ''})")
+
+
+class quiet_native_stderr:
+    """Silences native (C/C++) writes to file descriptor 2 inside the block.
+
+    TensorFlow's C++ start-up logs and libjpeg's messages on corrupt files go straight to fd 2;
+    our own one-line messages are printed after the block. Python exceptions still propagate
+    (the descriptor is restored first).
+    """
+
+    def __enter__(self):
+        import sys
+
+        sys.stderr.flush()
+        self._saved = os.dup(2)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 2)
+        os.close(devnull)
+        return self
+
+    def __exit__(self, *exc):
+        import sys
+
+        sys.stderr.flush()
+        os.dup2(self._saved, 2)
+        os.close(self._saved)
+        return False

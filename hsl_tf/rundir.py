@@ -16,17 +16,17 @@ import os
 import re
 import tempfile
 
-from hsl_tf.errors import UserError
+from hsl_tf.errors import ConfigError
 
 
-def prepare_workdir(path, flag="--workdir"):
-    """Creates ``path`` and checks that it is writable (a one-line UserError naming ``flag``)."""
+def prepare_workdir(path, field="workdir"):
+    """Creates ``path`` and checks that it is writable (a one-line ConfigError naming ``field``)."""
     try:
         os.makedirs(path, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=path):
             pass
     except OSError as err:
-        raise UserError(f"{flag}={path}: not writable ({err.strerror})") from None
+        raise ConfigError(field, path, f"not writable ({err.strerror})") from None
 
 
 @contextlib.contextmanager
@@ -64,6 +64,19 @@ def export_versions(base):
     found = [int(d) for d in os.listdir(base)
              if re.fullmatch(r"\d+", d) and os.path.isfile(os.path.join(base, d, "saved_model.pb"))]
     return sorted(found)
+
+
+def resolve_version_dir(path, field="encoder"):
+    """``path`` is a version directory or a base directory (newest version). Returns the dir.
+    Errors name the option ``field``."""
+    if not os.path.exists(path):
+        raise ConfigError(field, path, "no such file or directory")
+    if os.path.isfile(os.path.join(path, "saved_model.pb")):
+        return path
+    found = export_versions(path)
+    if found:
+        return os.path.join(path, str(found[-1]))
+    raise ConfigError(field, path, "not a SavedModel (no saved_model.pb here or in an integer version subdirectory)")
 
 
 # ---------------------------------------------------------------------------------------------

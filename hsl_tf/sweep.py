@@ -20,7 +20,7 @@ import subprocess
 import sys
 import time
 
-from hsl_tf.errors import UserError
+from hsl_tf.errors import ConfigError, UserError
 from hsl_tf.rundir import atomic_open, read_scalars
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -83,8 +83,8 @@ def plan(rows, seeds, epochs=None):
     known = {**SCREEN, **ROWS}
     unknown = [r for r in rows if r not in known]
     if unknown:
-        raise UserError(f"--rows={','.join(rows)}: unknown row(s) {', '.join(unknown)}; choose from "
-                        f"{', '.join(known)}")
+        raise ConfigError("rows", ",".join(rows), f"unknown row(s) {', '.join(unknown)}; choose from "
+                          f"{', '.join(known)}")
     more = (f"--epochs={epochs}",) if epochs else ()
     return [Cell(r, s, None if known[r] is None else tuple(known[r]) + more) for s in seeds for r in rows]
 

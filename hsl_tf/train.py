@@ -25,7 +25,7 @@ from hsl_tf.model import HSLModel
 
 
 def crop_scale(cfg, data):
-    """The RandomResizedCrop area range: --crop_scale_min, else the dataset's, else CIFAR's."""
+    """The RandomResizedCrop area range: ``crop_scale_min``, else the dataset's, else CIFAR's."""
     if cfg.crop_scale_min is not None:
         return (cfg.crop_scale_min, 1.0)
     return tuple(data.augment.get("crop_scale", augment.CROP_SCALE))

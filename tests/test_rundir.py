@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from hsl_tf import rundir
-from hsl_tf.errors import UserError
+from hsl_tf.errors import ConfigError, UserError, as_flags
 
 
 def test_atomic_open_replaces_only_when_the_block_finishes(tmp_path):
@@ -30,13 +30,22 @@ def test_atomic_open_replaces_only_when_the_block_finishes(tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["a.npz", "results.json", "x.bin"]
 
 
-def test_prepare_workdir_names_the_flag(tmp_path):
+def test_prepare_workdir_names_the_option(tmp_path):
     rundir.prepare_workdir(str(tmp_path / "new" / "dir"))
     assert (tmp_path / "new" / "dir").is_dir()
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    with pytest.raises(UserError, match="--out="):
-        rundir.prepare_workdir(str(blocker / "sub"), flag="--out")
+    with pytest.raises(ConfigError, match="^out=.*: not writable") as err:
+        rundir.prepare_workdir(str(blocker / "sub"), field="out")
+    assert err.value.field == "out" and err.value.cli_message().startswith(f"--out={blocker / 'sub'}: ")
+
+
+def test_library_text_names_options_and_bin_shows_flags():
+    err = ConfigError("dataset", "cifar10", "pass `data_dir=DIR`, `download=true` or `dataset=folder:PATH`")
+    assert str(err) == "dataset=cifar10: pass `data_dir=DIR`, `download=true` or `dataset=folder:PATH`"
+    assert err.cli_message() == "--dataset=cifar10: pass --data_dir=DIR, --download=true or --dataset=folder:PATH"
+    assert UserError("`image_size`: images differ").cli_message() == "--image_size: images differ"
+    assert as_flags("no option here: a.jpg") == "no option here: a.jpg"
 
 
 def test_rundir_imports_no_tensorflow():

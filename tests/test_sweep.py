@@ -17,7 +17,7 @@ def test_plan_is_seed_major_and_rejects_unknown_rows():
     cells = sweep.plan(["random", "bce"], [0, 1], epochs=3)
     assert [c.name for c in cells] == ["random-s0", "bce-s0", "random-s1", "bce-s1"]
     assert cells[0].extra is None and cells[1].extra == ("--objective=bce", "--epochs=3")
-    with pytest.raises(UserError, match="--rows"):
+    with pytest.raises(UserError, match="^rows=xyz: unknown row"):
         sweep.plan(["xyz"], [0])
 
 

@@ -1,33 +1,29 @@
 """Dataset loaders: everything ends as in-memory uint8 numpy arrays in a :class:`DatasetSplits`.
 
-Names (the ``--dataset`` flag):
+Names (the ``dataset`` option):
   * ``shapes``            embedded synthetic scenes with instance masks (:mod:`hsl_tf.data.shapes`);
   * ``cifar10``/``cifar100``  TFDS, from a prepared ``data_dir`` (``download=True`` to fetch);
   * ``folder:PATH``       ``PATH/{train,test}/<class>/*.{jpg,jpeg,png}`` via ``tfds.ImageFolder``,
                           decoded once, in parallel batches, to numpy.
-Bad input raises :class:`hsl_tf.errors.UserError` with a one-line message naming the flag or
-file.
+Bad input raises :class:`hsl_tf.errors.ConfigError` (naming the option) or
+:class:`hsl_tf.errors.UserError` (naming the file), one line each.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import logging
-import os
 from typing import Optional, Sequence, Tuple, Union
 
 import numpy as np
 
 from hsl_tf.data import shapes as shapes_lib
-from hsl_tf.errors import UserError, quiet_native_stderr
+from hsl_tf.errors import ConfigError
 
-log = logging.getLogger(__name__)  # warnings (skipped corrupt images); bin/ prints them as "WARNING: ..."
 ImageSize = Optional[Union[int, Sequence[int]]]
 
 SHAPES_TRAIN_EXAMPLES = 10_000
 SHAPES_TEST_EXAMPLES = 2_000
-_DECODE_BATCH = 1000
-_MAX_LISTED = 5  # corrupt files named in one warning / error
+DECODE_BATCH = 1000  # images per decode / resize batch
 
 # Per-channel mean / std of the training images, in [0, 1] pixel units.
 _TFDS_STATS = {
@@ -42,7 +38,7 @@ class DatasetSplits:
     """Train and test arrays plus metadata of one dataset.
 
     Attributes:
-      name: the ``--dataset`` value.
+      name: the ``dataset`` option's value.
       num_classes: C.
       image_size: (H, W).
       mean, std: per-channel statistics of the train images, in [0, 1] pixel units.
@@ -69,12 +65,11 @@ class DatasetSplits:
     augment: dict = dataclasses.field(default_factory=dict)
 
 
-def _unknown(name: str) -> UserError:
-    return UserError(f"--dataset={name}: unknown dataset; "
-                     "choose shapes, cifar10, cifar100 or folder:PATH")
+def _unknown(name: str) -> ConfigError:
+    return ConfigError("dataset", name, "unknown dataset; choose shapes, cifar10, cifar100 or folder:PATH")
 
 
-def _size_pair(image_size: ImageSize) -> Optional[Tuple[int, int]]:
+def size_pair(image_size: ImageSize) -> Optional[Tuple[int, int]]:
     """None | int | (h, w) -> None | (h, w), validated."""
     if image_size is None:
         return None
@@ -83,7 +78,7 @@ def _size_pair(image_size: ImageSize) -> Optional[Tuple[int, int]]:
     else:
         size = tuple(int(s) for s in image_size)
     if len(size) != 2 or min(size) < 1:
-        raise UserError(f"--image_size={image_size}: expected a positive size or H,W")
+        raise ConfigError("image_size", image_size, "expected a positive size or H,W")
     return size
 
 
@@ -113,8 +108,8 @@ def resize_uint8(images: np.ndarray, size: Tuple[int, int]) -> np.ndarray:
     import tensorflow as tf  # pylint: disable=g-import-not-at-top
 
     out = []
-    for start in range(0, len(images), _DECODE_BATCH):
-        x = tf.image.resize(images[start:start + _DECODE_BATCH], size, antialias=True)
+    for start in range(0, len(images), DECODE_BATCH):
+        x = tf.image.resize(images[start:start + DECODE_BATCH], size, antialias=True)
         out.append(tf.cast(tf.clip_by_value(tf.round(x), 0, 255), tf.uint8).numpy())
     if not out:
         return np.zeros((0, *size, 3), np.uint8)
@@ -126,9 +121,9 @@ def resize_uint8(images: np.ndarray, size: Tuple[int, int]) -> np.ndarray:
 
 
 def _load_shapes(image_size, train_examples, test_examples, seed) -> DatasetSplits:
-    size = _size_pair(image_size) or (32, 32)
+    size = size_pair(image_size) or (32, 32)
     if size[0] != size[1] or size[0] < shapes_lib.MIN_IMAGE_SIZE:
-        raise UserError(f"--image_size={image_size}: shapes needs a square size >= {shapes_lib.MIN_IMAGE_SIZE}")
+        raise ConfigError("image_size", image_size, f"shapes needs a square size >= {shapes_lib.MIN_IMAGE_SIZE}")
     n_train = SHAPES_TRAIN_EXAMPLES if train_examples is None else int(train_examples)
     n_test = SHAPES_TEST_EXAMPLES if test_examples is None else int(test_examples)
     train = shapes_lib.load_shapes("train", n_train, seed, size[0])
@@ -150,8 +145,6 @@ def _load_tfds(name, data_dir, download, image_size, train_examples,
                test_examples) -> DatasetSplits:
     import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
 
-    flag = f"--dataset={name}"
-
     def read(split, limit):
         spec = split if limit is None else f"{split}[:{int(limit)}]"
         try:
@@ -162,31 +155,31 @@ def _load_tfds(name, data_dir, download, image_size, train_examples,
                 raise
             where = data_dir or ("the default TFDS data_dir "
                                  + tfds.builder(name).data_dir_root)
-            raise UserError(
-                f"{flag}: no prepared TFDS data in {where}; pass --data_dir=DIR with a prepared "
-                f"TFDS {name}, --download=true with network access, or use "
-                "--dataset=folder:PATH (ImageFolder layout)") from err
+            raise ConfigError(
+                "dataset", name, f"no prepared TFDS data in {where}; pass `data_dir=DIR` with a prepared "
+                f"TFDS {name}, `download=true` with network access, or use "
+                "`dataset=folder:PATH` (ImageFolder layout)") from err
         except Exception as err:  # pylint: disable=broad-except  # network, disk, packages...
             if not download:
                 raise
             lines = str(err).strip().splitlines()
-            raise UserError(f"{flag}: download failed ({type(err).__name__}: "
-                            f"{lines[0] if lines else ''})") from err
+            raise ConfigError("dataset", name, f"download failed ({type(err).__name__}: "
+                              f"{lines[0] if lines else ''})") from err
         if limit is not None:
             ds = ds.take(int(limit))
         images, labels = [], []
-        for x, y in tfds.as_numpy(ds.batch(_DECODE_BATCH)):  # [b, H, W, 3], [b]
+        for x, y in tfds.as_numpy(ds.batch(DECODE_BATCH)):  # [b, H, W, 3], [b]
             images.append(x)
             labels.append(y)
         if not images:
-            raise UserError(f"{flag}: split {split} of the TFDS data is empty")
+            raise ConfigError("dataset", name, f"split {split} of the TFDS data is empty")
         names = list(info.features["label"].names)
         return (np.concatenate(images).astype(np.uint8), np.concatenate(labels).astype(np.int64),
                 names)
 
     train_images, train_labels, names = read("train", train_examples)
     test_images, test_labels, _ = read("test", test_examples)
-    size = _size_pair(image_size) or tuple(int(s) for s in train_images.shape[1:3])
+    size = size_pair(image_size) or tuple(int(s) for s in train_images.shape[1:3])
     train_images, test_images = resize_uint8(train_images, size), resize_uint8(test_images, size)
     mean, std = _TFDS_STATS[name]
     return DatasetSplits(
@@ -196,115 +189,11 @@ def _load_tfds(name, data_dir, download, image_size, train_examples,
         train_masks=None, test_masks=None, class_names=names)
 
 
-# --------------------------------------------------------------------------------------------
-# folder:PATH (tfds.ImageFolder)
-
-
-def _decode_split(builder, split: str, flag: str, size, limit, skip_corrupt):
-    """Decodes one ImageFolder split to numpy.
-
-    Returns:
-      images uint8 [n, H, W, 3] (or a list of per-batch arrays of varying size when ``size`` is
-      None and sizes differ), labels int64 [n], sizes int [n, 2] (decoded sizes, before any
-      resize).
-    """
-    import tensorflow as tf  # pylint: disable=g-import-not-at-top
-    import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
-
-    def source():
-        ds = builder.as_dataset(split=split, shuffle_files=False,
-                                decoders={"image": tfds.decode.SkipDecoding()})
-        return ds if limit is None else ds.take(int(limit))
-
-    def decode(ex):
-        img = tf.io.decode_image(ex["image"], channels=3, dtype=tf.uint8,
-                                 expand_animations=False)  # [h, w, 3]
-        hw = tf.shape(img)[:2]  # [2]
-        if size is not None:
-            resized = tf.image.resize(img, size, antialias=True)  # [H, W, 3] float32
-            resized = tf.cast(tf.clip_by_value(tf.round(resized), 0, 255), tf.uint8)
-            img = tf.cond(tf.reduce_all(hw == tf.constant(size)),
-                          lambda: tf.ensure_shape(img, [size[0], size[1], 3]),
-                          lambda: resized)
-        return {"image": img, "hw": hw, "label": ex["label"], "file": ex["image/filename"]}
-
-    ds = source().map(decode, num_parallel_calls=tf.data.AUTOTUNE)
-    ds = ds.ignore_errors().padded_batch(_DECODE_BATCH).prefetch(2)
-    images, labels, sizes, files = [], [], [], []
-    with quiet_native_stderr():  # libjpeg prints to fd 2 on corrupt files; we report them below
-        for batch in ds:
-            images.append(batch["image"].numpy())
-            labels.append(batch["label"].numpy())
-            sizes.append(batch["hw"].numpy())
-            files.extend(batch["file"].numpy().tolist())
-    expected = builder.info.splits[split].num_examples
-    expected = expected if limit is None else min(expected, int(limit))
-    if len(files) != expected:
-        decoded = set(files)
-        listed = [f for f in source().map(lambda ex: ex["image/filename"]).ignore_errors()
-                  .as_numpy_iterator() if f not in decoded]
-        bad = [f.decode() for f in listed] or ["<unreadable file>"]
-        shown = ", ".join(bad[:_MAX_LISTED]) + (" ..." if len(bad) > _MAX_LISTED else "")
-        if not skip_corrupt:
-            raise UserError(f"{flag}: corrupt image {shown} ({expected - len(files)} "
-                            "undecodable in split " f"{split}; --skip_corrupt=true skips them)")
-        log.warning(f"{flag}: skipping {expected - len(files)} corrupt image(s) in split {split}: {shown}")
-    if not files:
-        raise UserError(f"{flag}: split {split} holds no decodable images")
-    labels = np.concatenate(labels).astype(np.int64)
-    sizes = np.concatenate(sizes).astype(np.int64)
-    if len({im.shape[1:] for im in images}) == 1:
-        images = np.concatenate(images)
-    return images, labels, sizes
-
-
-def _load_folder(name, image_size, train_examples, test_examples,
-                 skip_corrupt) -> DatasetSplits:
-    import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
-
-    path = os.path.expanduser(name[len("folder:"):])
-    flag = f"--dataset={name}"
-    if not path:
-        raise UserError(f"{flag}: empty PATH; use --dataset=folder:PATH")
-    if not os.path.exists(path):
-        raise UserError(f"{flag}: {path} does not exist")
-    if not os.path.isdir(path):
-        raise UserError(f"{flag}: {path} is not a directory")
-    builder = tfds.folder_dataset.ImageFolder(path)
-    splits = builder.info.splits
-    for split in ("train", "test"):
-        if split not in splits or splits[split].num_examples == 0:
-            raise UserError(
-                f"{flag}: no images in {os.path.join(path, split)} (expected "
-                "PATH/{train,test}/<class>/*.{jpg,jpeg,png})")
-    size = _size_pair(image_size)
-    out = {}
-    for split, limit in (("train", train_examples), ("test", test_examples)):
-        out[split] = _decode_split(builder, split, flag, size, limit, skip_corrupt)
-    if size is None:
-        all_sizes = np.concatenate([out["train"][2], out["test"][2]])
-        distinct = np.unique(all_sizes, axis=0)
-        if len(distinct) > 1:
-            a, b = distinct[0], distinct[-1]
-            raise UserError(
-                f"--image_size: {flag} has images of {len(distinct)} different sizes (e.g. "
-                f"{a[0]}x{a[1]} and {b[0]}x{b[1]}); pass --image_size=N to resize them")
-        size = (int(distinct[0][0]), int(distinct[0][1]))
-    (train_images, train_labels, _), (test_images, test_labels, _) = out["train"], out["test"]
-    mean, std = channel_stats(train_images)
-    names = list(builder.info.features["label"].names)
-    return DatasetSplits(
-        name=name, num_classes=len(names), image_size=size, mean=mean, std=std,
-        train_images=train_images, train_labels=train_labels,
-        test_images=test_images, test_labels=test_labels,
-        train_masks=None, test_masks=None, class_names=names)
-
-
 def load_dataset(name: str, *, data_dir: Optional[str] = None, download: bool = False,
                  image_size: ImageSize = None, train_examples: Optional[int] = None,
                  test_examples: Optional[int] = None, seed: int = 0,
                  skip_corrupt: bool = False) -> DatasetSplits:
-    """Loads a dataset by its ``--dataset`` name.
+    """Loads a dataset by its name (the ``dataset`` option).
 
     Args:
       name: ``shapes``, ``cifar10``, ``cifar100`` or ``folder:PATH``.
@@ -319,13 +208,15 @@ def load_dataset(name: str, *, data_dir: Optional[str] = None, download: bool = 
     Returns:
       :class:`DatasetSplits`.
     """
-    for flag, value in (("--train_examples", train_examples), ("--test_examples", test_examples)):
+    for field, value in (("train_examples", train_examples), ("test_examples", test_examples)):
         if value is not None and int(value) < 1:
-            raise UserError(f"{flag}={value}: must be >= 1")
+            raise ConfigError(field, value, "must be >= 1")
     if name == "shapes":
         return _load_shapes(image_size, train_examples, test_examples, seed)
     if name in _TFDS_STATS:
         return _load_tfds(name, data_dir, download, image_size, train_examples, test_examples)
     if name.startswith("folder:"):
-        return _load_folder(name, image_size, train_examples, test_examples, skip_corrupt)
+        from hsl_tf.data import folder  # pylint: disable=g-import-not-at-top
+
+        return folder.load_folder(name, image_size, train_examples, test_examples, skip_corrupt)
     raise _unknown(name)

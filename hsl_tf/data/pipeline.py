@@ -22,7 +22,7 @@ import numpy as np
 import tensorflow as tf
 
 from hsl_tf.data import augment
-from hsl_tf.errors import UserError
+from hsl_tf.errors import ConfigError
 
 _SHUFFLE_STREAM, _AUGMENT_STREAM = 0, 1
 _MAX_EPOCH = np.iinfo(np.int64).max
@@ -51,12 +51,12 @@ def index_batches(n: int, *, batch_size: int, seed: int, start_step: int = 0,
                   steps_per_epoch: Optional[int] = None) -> tf.data.Dataset:
     """Infinite dataset of ``(step int64 [], indices int64 [batch_size])`` from ``start_step``."""
     if batch_size < 1 or batch_size > n:
-        raise UserError(f"--batch_size={batch_size}: must be in [1, {n}] (training examples)")
+        raise ConfigError("batch_size", batch_size, f"must be in [1, {n}] (training examples)")
     max_steps = n // batch_size
     spe = max_steps if steps_per_epoch is None else int(steps_per_epoch)
     if not 1 <= spe <= max_steps:
-        raise UserError(f"--steps_per_epoch={spe}: must be in [1, {max_steps}] "
-                        f"(= {n} examples // batch size {batch_size})")
+        raise ConfigError("steps_per_epoch", spe, f"must be in [1, {max_steps}] "
+                          f"(= {n} examples // batch size {batch_size})")
     if start_step < 0:
         raise ValueError(f"start_step must be >= 0, got {start_step}")
 

@@ -17,33 +17,25 @@ No TensorFlow import at module level: :class:`InterpretConfig` and :func:`check_
 before TensorFlow loads, so common mistakes fail in a fraction of a second.
 """
 
-import dataclasses
 import io
 import os
 import time
 
 from hsl_tf import rundir
-from hsl_tf.errors import UserError
-from hsl_tf.config import InterpretConfig  # noqa: F401  (the stage's options)
+from hsl_tf.errors import ConfigError
 
 def _no_instance_masks(dataset):
-    return UserError(f"--binding=on: dataset {dataset} has no instance masks "
-                     "(only shapes has them); use --binding=auto or --binding=off")
+    return ConfigError("binding", "on", f"dataset {dataset} has no instance masks "
+                       "(only shapes has them); use `binding=auto` or `binding=off`")
 
 
 def check_inputs(cfg):
     """Fails fast, before TensorFlow loads, on the mistakes that need no TensorFlow.
 
-    The checks in :func:`run_interpret` (``export.resolve_version_dir``, the dataset's masks)
-    stay the authority; these only mirror them for the common mistakes.
+    The dataset's masks are checked again in :func:`run_interpret`, once loaded.
     """
-    spec = cfg.encoder
-    if not spec.startswith("random:"):
-        if not os.path.exists(spec):
-            raise UserError(f"--encoder={spec}: no such file or directory")
-        if not os.path.isfile(os.path.join(spec, "saved_model.pb")) and not rundir.export_versions(spec):
-            raise UserError(f"--encoder={spec}: not a SavedModel (no saved_model.pb here or in an integer "
-                            "version subdirectory)")
+    if not cfg.encoder.startswith("random:"):
+        rundir.resolve_version_dir(cfg.encoder)
     if cfg.binding == "on" and cfg.dataset != "shapes":  # only shapes carries instance masks
         raise _no_instance_masks(cfg.dataset)
 
@@ -96,7 +88,7 @@ def _check_encoder(spec):
         from hsl_tf.encoders import BACKBONES
 
         if spec.split(":", 1)[1] not in BACKBONES:
-            raise UserError(f"--encoder={spec}: unknown backbone; use random:<{'|'.join(BACKBONES)}>")
+            raise ConfigError("encoder", spec, f"unknown backbone; use random:<{'|'.join(BACKBONES)}>")
     else:
         export.resolve_version_dir(spec)
 
@@ -114,8 +106,8 @@ def _load_images(cfg, say):
         raise _no_instance_masks(cfg.dataset)
     n = min(cfg.num_images, len(images))
     if n < 2:
-        raise UserError(f"--num_images={cfg.num_images}: the {cfg.split} split has {len(images)} image(s); "
-                        "the marginal needs at least 2")
+        raise ConfigError("num_images", cfg.num_images, f"the {cfg.split} split has {len(images)} image(s); "
+                          "the marginal needs at least 2")
     if n < cfg.num_images:
         say(f"interpret: the {cfg.split} split has only {n} images; using {n}")
     score = cfg.binding != "off" and objects is not None

@@ -4,7 +4,7 @@
 tests/test_results.py checks that the README holds exactly what the report computes.
 """
 
-from hsl_tf.errors import UserError
+from hsl_tf.errors import ConfigError
 from hsl_tf.rundir import atomic_open
 
 README_BEGIN = "<!-- table1:begin (bin/report results/cpu --readme=README.md) -->"
@@ -18,10 +18,10 @@ def update_readme(path, table_md, begin=README_BEGIN, end_marker=README_END):
         with open(path) as f:
             text = f.read()
     except OSError as err:
-        raise UserError(f"--readme={path}: cannot read ({err.strerror})") from None
+        raise ConfigError("readme", path, f"cannot read ({err.strerror})") from None
     start, end = text.find(begin), text.find(end_marker)
     if start < 0 or end < start:
-        raise UserError(f"--readme={path}: no '{begin}' ... '{end_marker}' block")
+        raise ConfigError("readme", path, f"no '{begin}' ... '{end_marker}' block")
     text = text[:start + len(begin)] + "\n" + table_md.rstrip("\n") + "\n" + text[end:]
     with atomic_open(path) as f:
         f.write(text)

@@ -3,7 +3,7 @@
 import os
 
 from hsl_tf import figures
-from hsl_tf.errors import UserError
+from hsl_tf.errors import ConfigError, UserError
 from hsl_tf.report import curves as curves_lib
 from hsl_tf.report import tables
 
@@ -18,9 +18,9 @@ def _prepare_out(out_dir):
     try:
         os.makedirs(out_dir, exist_ok=True)
     except OSError as err:
-        raise UserError(f"--out={out_dir}: cannot create ({err.strerror})") from None
+        raise ConfigError("out", out_dir, f"cannot create ({err.strerror})") from None
     if not os.access(out_dir, os.W_OK):
-        raise UserError(f"--out={out_dir}: not writable")
+        raise ConfigError("out", out_dir, "not writable")
 
 
 def write_report(dirs, out_dir, records=None):

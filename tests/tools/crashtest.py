@@ -38,7 +38,7 @@ if __package__ in (None, ""):  # run as a file: import this checkout's hsl_tf
     sys.path.insert(0, ROOT)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads (also inherited by bin/train)
 
-from hsl_tf.errors import quiet_native_stderr  # noqa: E402
+from hsl_tf.host import quiet_native_stderr  # noqa: E402
 from hsl_tf.rundir import event_files, scalar_events  # noqa: E402
 
 with quiet_native_stderr():  # TensorFlow's C++ start-up lines
