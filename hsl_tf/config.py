@@ -5,7 +5,7 @@ Stages receive these frozen dataclasses, never absl flags. ``bin/`` defines one 
 value raises :class:`hsl_tf.errors.ConfigError` naming the field, here and nowhere else: bounds
 and choice lists come from the field metadata, cross-field rules from each class's ``_check``.
 Choice lists are the registries the library owns (``encoders.BACKBONES``, ``objectives.ESTIMATORS``,
-``slots.ENTITIES``...), so a new choice is added in one place.
+``entities.ENTITIES``...), so a new choice is added in one place.
 
   Seeded, Stage, DistributeConfig   the seed; workdir and verbosity; the tf.distribute strategy
   DataConfig    the dataset of a stage
@@ -89,7 +89,7 @@ class ModelConfig(Seeded):
     estimator_xa: str = option("infonce", "MI estimator of the T_ω critic: infonce (the default), nwj (the paper's) "
                                "or js.", choices="objectives:XA_ESTIMATORS")
     entities: str = option("reshape", "reshape: z = reshape(g(x)) (the paper); slots: slot attention on the last "
-                           "feature map (hsl_tf.slots).", choices="slots:ENTITIES")
+                           "feature map (hsl_tf.slots).", choices="entities:ENTITIES")
     # Where the paper is silent or beyond it (README "Defaults that deviate from the paper"):
     mpnn_norm: bool = option(False, "Batch norm at the end of every MPNN MLP (NRI's MLP; beyond the paper's text).")
     mpnn_aggregation: str = option("sum", "Edge → node aggregation of m_η: sum, or mean (NRI: the sum ÷ S).",

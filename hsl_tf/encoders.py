@@ -1,7 +1,7 @@
 """Encoders g_θ: Conv-4 and ResNet-8 (the backbones of Patacchiola & Storkey, 2020).
 
 Both map float images [N, H, W, 3] (already normalised) to a 64-d vector g(x), which
-:class:`Entities` reshapes to z ∈ R^{S×D} (S entities of D features, S·D = 64).
+:mod:`hsl_tf.entities` turns into z ∈ R^{S×D} (S entities of D features, S·D = 64).
 """
 
 import keras
@@ -120,8 +120,3 @@ def check_image_size(height, width):
     if min(height, width) < MIN_IMAGE_SIZE:
         raise UserError(f"`image_size`: images of {height}x{width} are too small; encoders need ≥ "
                         f"{MIN_IMAGE_SIZE}x{MIN_IMAGE_SIZE}")
-
-
-def to_entities(g, num_entities, entity_dim):
-    """Reshape operator of the paper: g(x) [N, S·D] → z [N, S, D]."""
-    return keras.ops.reshape(g, (-1, num_entities, entity_dim))

@@ -84,11 +84,9 @@ def export_encoder(model, base, image_size, extra_meta=None):
     archive.add_endpoint("embed", embed, input_signature=[images])
     archive.add_endpoint("relations", relations, input_signature=[images])
     archive.add_endpoint("embed_pixels", embed_pixels, input_signature=[pixels])
-    if getattr(model, "slot_attention", None) is not None:
-        from hsl_tf import slots
-
+    if model.entities.has_attention:
         archive.add_endpoint("slot_attention", lambda images: {
-            "attention": slots.attention_maps(model, model.normalize(images))}, input_signature=[images])
+            "attention": model.attention_maps(model.normalize(images))}, input_signature=[images])
     meta = dict(kind="encoder", image_size=[h, w], config=_config_dict(model.config), **(extra_meta or {}))
 
     def write(tmp):

@@ -10,7 +10,7 @@ which each replica keeps its own slice (see :func:`hsl_tf.relations.sample_relat
 import tensorflow as tf
 import keras
 
-from hsl_tf import critics, encoders, objectives, pairs, relations, slots
+from hsl_tf import critics, encoders, entities, objectives, pairs, relations
 from hsl_tf.config import ModelConfig  # noqa: F401  (the model's config, importable from here too)
 
 
@@ -26,8 +26,7 @@ class HSLModel(keras.Model):
         self.config = config
         c = config
         self.encoder = encoders.build_encoder(c.backbone, c.num_entities, c.entity_dim)
-        make_entities, self.entity_fn = slots.ENTITIES[c.entities]  # fn(model, x, training, seed) → (g, z)
-        self.slot_attention = make_entities(c)  # None for reshape (no weights)
+        self.entities = entities.build_entities(c)  # feature map → (g, z)
         self.mpnn = relations.RelationMPNN(c.num_entities, c.num_relations, c.mpnn_hidden, norm=c.mpnn_norm,
                                            aggregation=c.mpnn_aggregation)
         self.relation_head = critics.RelationHead(c.head_hidden)
@@ -58,7 +57,15 @@ class HSLModel(keras.Model):
 
     def call(self, images, training=False):
         """Normalised images [N, H, W, 3] → z [N, S, D]."""
-        return self.entity_fn(self, images, training=training)[1]
+        return self.embed(images, training=training)[1]
+
+    def embed(self, images, training=False, seed=None):
+        """Normalised images [N, H, W, 3] → (g(x) [N, S·D], z [N, S, D])."""
+        return self.entities(self.encoder.feature_map(images, training=training), training=training, seed=seed)
+
+    def attention_maps(self, images):
+        """Slot attention maps of the last iteration (``entities.has_attention``): [N, H, W, 3] → [N, S, h, w]."""
+        return self.entities.attention(self.encoder.feature_map(images, training=False))
 
     def relation_probabilities(self, images):
         """Deterministic relations (softmax, no Gumbel noise): [N, H, W, 3] → [N, S, S, K]."""
@@ -104,7 +111,7 @@ class HSLModel(keras.Model):
         if b is None or v is None:
             raise ValueError("the batch and view dimensions must be static (use drop_remainder=True)")
         x = tf.reshape(views, [b * v] + views.shape[2:].as_list())  # [N, H, W, 3], N = B·V
-        g, z = self.entity_fn(self, x, training=training, seed=seed)  # [N, S·D], [N, S, D]
+        g, z = self.embed(x, training=training, seed=seed)  # [N, S·D], [N, S, D]
         if self.supervised:
             logits = self.classifier(g)  # [N, C]
             labels = tf.repeat(tf.cast(data["labels"], tf.int32), v)  # [N]

@@ -1,15 +1,9 @@
-"""Entities: the paper's reshape of g(x), or slot attention on the last feature map (an extension).
+"""Slot-attention entities (``entities=slots``, an extension; see :mod:`hsl_tf.entities`).
 
-``--entities`` chooses how an image becomes z ∈ R^{S×D}. Each choice is one entry of
-:data:`ENTITIES`, a pair (module factory, entity function). The function returns the two views
-of the same code:
-
-  - ``reshape`` (default, the paper): g(x) is the backbone's pooled 64-d vector, and
-    z = reshape(g(x), [S, D]) (S·D = 64);
-  - ``slots`` (the paper's Sec. 4 suggests replacing global average pooling with slot attention,
-    Locatello et al. 2020): the backbone's last feature map [N, h, w, 64] gets a soft position
-    embedding, and slot attention with S slots of size D gives z [N, S, D]; g(x) = reshape(z,
-    [S·D]). The critics and the MPNN are unchanged, and so are the widths they see (S·D).
+The paper's Sec. 4 suggests replacing global average pooling with slot attention (Locatello et
+al. 2020): the backbone's last feature map [N, h, w, 64] gets a soft position embedding, and
+slot attention with S slots of size D gives z [N, S, D]; g(x) = reshape(z, [S·D]). The critics
+and the MPNN are unchanged, and so are the widths they see (S·D).
 
 Slot attention (Locatello et al. 2020, Algorithm 1), with inputs the L = h·w feature vectors:
 
@@ -146,7 +140,8 @@ class SlotAttention(layers.Layer):
 
 
 class SlotEntities(layers.Layer):
-    """Feature map [N, h, w, C] → (z [N, S, D], attention [N, S, h, w]).
+    """Feature map [N, h, w, C] → (g [N, S·D], z [N, S, D]) (the :mod:`hsl_tf.entities` interface);
+    :meth:`attention` gives the attention maps [N, S, h, w] of the last iteration.
 
     Soft position embedding, flatten, LayerNorm → MLP (as Locatello et al.'s encoder), then
     slot attention.
@@ -165,7 +160,10 @@ class SlotEntities(layers.Layer):
         self.mlp = MLP(MLP_HIDDEN, encoders.FEATURE_DIM, name="mlp")
         self.slot_attention = SlotAttention(num_slots, slot_dim, seed=seed)
 
-    def call(self, features, training=False, seed=None):
+    has_attention = True
+
+    def slots_and_attention(self, features, training=False, seed=None):
+        """[N, h, w, C] → (z [N, S, D], attention [N, S, h, w])."""
         h, w, c = features.shape[1:]  # static: the encoder's input size is fixed
         pos = self.position(position_grid(h, w).reshape(h * w, 4))  # [L, C]
         x = tf.reshape(features, [-1, h * w, c]) + pos  # [N, L, C]
@@ -173,30 +171,10 @@ class SlotEntities(layers.Layer):
         z, attn = self.slot_attention(tf.reshape(x, [-1, h * w, c]), training=training, seed=seed)
         return z, tf.reshape(attn, [-1, self.num_slots, h, w])
 
+    def call(self, features, training=False, seed=None):
+        z, _ = self.slots_and_attention(features, training=training, seed=seed)  # [N, S, D]
+        return tf.reshape(z, [-1, self.num_slots * self.slot_dim]), z
 
-# ---------------------------------------------------------------------------------- registry
-
-
-def reshape_entities(model, x, training=False, seed=None):
-    """The paper: g(x) = pooled backbone features [N, S·D]; z = reshape(g(x)) [N, S, D]."""
-    g = model.encoder(x, training=training)
-    return g, encoders.to_entities(g, model.config.num_entities, model.config.entity_dim)
-
-
-def slot_entities(model, x, training=False, seed=None):
-    """Slot attention on the last feature map: z [N, S, D]; g(x) = reshape(z) [N, S·D]."""
-    z, _ = model.slot_attention(model.encoder.feature_map(x, training=training), training=training, seed=seed)
-    return tf.reshape(z, [-1, model.config.num_entities * model.config.entity_dim]), z
-
-
-def attention_maps(model, x):
-    """Deterministic slot attention maps of the last iteration: images [N, H, W, 3] → [N, S, h, w]."""
-    return model.slot_attention(model.encoder.feature_map(x, training=False), training=False)[1]
-
-
-# --entities name → (module factory: ModelConfig → layer or None, fn(model, x, training, seed) → (g, z))
-ENTITIES = {
-    "reshape": (lambda config: None, reshape_entities),
-    "slots": (lambda config: SlotEntities(config.num_entities, config.entity_dim, seed=config.seed),
-              slot_entities),
-}
+    def attention(self, features):
+        """Deterministic attention maps of the last iteration: [N, h, w, C] → [N, S, h, w]."""
+        return self.slots_and_attention(features, training=False)[1]

@@ -18,6 +18,14 @@ def tiny_kwargs(workdir, **overrides):
     return kw
 
 
+def tiny_model_config(objective="xza", **kw):
+    """A small ModelConfig (S = 4, D = 16, K = 2, narrow MPNN and head) for in-memory model tests."""
+    from hsl_tf.config import ModelConfig
+
+    return ModelConfig(objective=objective, num_entities=4, entity_dim=16, num_relations=2, mpnn_hidden=8,
+                       head_hidden=16, **kw)
+
+
 def read_scalars(logdir):
     """{tag: [(step, value), ...]} from every event file below ``logdir``, sorted by step.
 

@@ -31,12 +31,12 @@ def test_each_field_is_defined_in_exactly_one_class_body(cls):
 
 
 def test_choices_are_the_library_registries():
-    from hsl_tf import encoders, objectives, optim, relations, slots
+    from hsl_tf import encoders, entities, objectives, optim, relations
     from hsl_tf.data import augment
 
     fields = {f.name: f for f in dataclasses.fields(config.TrainConfig)}
     expected = {"backbone": encoders.BACKBONES, "estimator_xz": objectives.ESTIMATORS,
-                "estimator_xa": objectives.XA_ESTIMATORS, "entities": slots.ENTITIES,
+                "estimator_xa": objectives.XA_ESTIMATORS, "entities": entities.ENTITIES,
                 "mpnn_aggregation": relations.AGGREGATIONS, "relation_prior": objectives.RELATION_PRIORS,
                 "augment": augment.POLICIES, "optimizer": optim.OPTIMIZERS, "lr_schedule": optim.LR_SCHEDULES,
                 "objective": tuple(objectives.OBJECTIVES) + ("supervised",)}

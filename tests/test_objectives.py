@@ -9,6 +9,7 @@ import pytest
 import tensorflow as tf
 
 from hsl_tf import model as model_lib
+from tests.helpers import tiny_model_config
 from hsl_tf import objectives
 
 # ------------------------------------------------------------------- correlated Gaussians
@@ -214,17 +215,12 @@ def test_compute_objective_adds_both_critics():
         objectives.critics_of("nope")
 
 
-def _tiny_config(objective, **kw):
-    return model_lib.ModelConfig(objective=objective, num_entities=4, entity_dim=16, num_relations=2,
-                                 mpnn_hidden=8, head_hidden=16, **kw)
-
-
 def test_model_xza_loss_is_sum_of_xz_and_xa_with_shared_weights():
     keras.utils.set_random_seed(0)
     size = (16, 16)
     models = {}
     for objective in ("xza", "xz", "xa"):
-        m = model_lib.HSLModel(_tiny_config(objective))
+        m = model_lib.HSLModel(tiny_model_config(objective))
         m.build_all(size)
         models[objective] = m
     source = models["xza"]
