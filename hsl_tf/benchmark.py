@@ -157,7 +157,7 @@ def run(cfg: BenchConfig, strategy):
     }
 
 
-# (backbone, B, K_v, modes): every row runs bce and xza; "end_to_end" adds the tf.data pipeline.
+# (backbone, B, V, modes): every row runs bce and xza; "end_to_end" adds the tf.data pipeline.
 SWEEP = [("conv4", 64, 4, ("model",)), ("conv4", 64, 8, ("model", "end_to_end")), ("conv4", 64, 16, ("model",)),
          ("conv4", 64, 32, ("model",)), ("conv4", 32, 8, ("model",)), ("conv4", 128, 8, ("model",)),
          ("resnet8", 64, 8, ("model",))]
@@ -175,7 +175,7 @@ def _json_line(cmd, on_line):
 def sweep(ours, reference, steps, on_line=lambda line: None):
     """Runs every SWEEP configuration as ``ours + [flags]`` (a bin/benchmark command line), after the
     PyTorch reference ``reference + [args]`` when given. Returns the rows
-    (backbone, B, K_v, objective, mode, our JSON, reference JSON or None)."""
+    (backbone, B, V, objective, mode, our JSON, reference JSON or None)."""
     rows = []
     for backbone, batch, views, modes in SWEEP:
         ref = None

@@ -117,8 +117,8 @@ class ModelConfig(Seeded):
 
 @dataclasses.dataclass(frozen=True)
 class StepConfig(_Validated):
-    augmentations: int = option(4, "K_v, augmented views per image (the paper: 32).", low=1)
-    batch_size: int = option(64, "Global batch size (images; each brings K_v views).", low=1)
+    augmentations: int = option(4, "V, augmented views per image (K_v in the paper, which uses 32).", low=1)
+    batch_size: int = option(64, "Global batch size (images; each brings V views).", low=1)
     jit_compile: str = option("auto", "XLA-compile the train step: auto (chosen for this host: off when "
                               "TensorFlow's oneDNN kernels are on, as on every x86 host by default; never under "
                               "MirroredStrategy), true or false.")

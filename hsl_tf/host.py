@@ -3,7 +3,7 @@
 No TensorFlow import at module level: :func:`configure_onednn` must run before TensorFlow is
 imported (``TF_ENABLE_ONEDNN_OPTS`` is read once, at import).
 
-The rule, measured on an AVX2-only AMD EPYC (2 cores, conv4 B=64 K_v=8, views/s; see the
+The rule, measured on an AVX2-only AMD EPYC (2 cores, conv4 B=64 V=8 views per image, views/s; see the
 README's speed section):
 
 | oneDNN | XLA | bce | xza |

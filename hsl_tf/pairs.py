@@ -6,7 +6,7 @@ tensors. For every image b and every view pair (i < j), Q = V(V−1)/2 of them:
   - the negative pair joins view i of image b with view j of image (b + shift_q) mod B,
     shift_q = 1 + q mod (B − 1), so it is always another image (the rolled negatives of
     Patacchiola & Storkey, 2020).
-There are B·Q positives and B·Q negatives, K_v(K_v−1)·B pairs in all, as in the baseline.
+There are B·Q positives and B·Q negatives, V(V−1)·B pairs in all, as in the baseline.
 The *anchor* (first) side of a pair supplies g(x) to T_β and h(x) to T_ω; the *other* side
 supplies z to T_β and the sampled relations a to T_ω.
 """

@@ -1,5 +1,5 @@
-"""The method's parts: pair indices, the relation MPNN and Gumbel relations, both critics, the
-encoders, which variables each objective trains, and a short fit per training mode."""
+"""The method's parts: pair indices, the relation MPNN and Gumbel relations, both critics, which
+variables each objective trains, and a short fit per training mode (encoders: test_encoders.py)."""
 
 import itertools
 
@@ -8,9 +8,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from hsl_tf import config, critics, encoders, pairs, relations
+from hsl_tf import config, critics, pairs, relations
 from hsl_tf import model as model_lib
-from hsl_tf.errors import UserError
 
 S, D, K = 4, 16, 3  # tiny entity layout: S·D = 64
 
@@ -184,49 +183,6 @@ def test_structure_critic_matches_naive_bilinear_sum():
             vec_a = a[j, :, :, k].reshape(-1).astype(np.float64)
             expect[p] += vec_h @ w[:, :, k].astype(np.float64) @ vec_a
     np.testing.assert_allclose(scores, expect, rtol=1e-4, atol=1e-4)
-
-
-# ------------------------------------------------------------------------------ encoders
-
-
-@pytest.mark.parametrize("backbone", encoders.BACKBONES)
-def test_encoder_output_shapes(backbone):
-    enc = encoders.build_encoder(backbone, 8, 8)
-    for h, w in ((32, 32), (16, 16), (24, 40)):
-        out = enc(tf.zeros([2, h, w, 3]), training=False)
-        assert tuple(out.shape) == (2, encoders.FEATURE_DIM) == (2, 64)
-
-
-def test_encoder_parameter_counts():
-    # Conv-4: conv3×3 without bias (9·cin·cout) + BN (γ, β, moving mean, moving var: 4·c), per layer
-    #   9·(3·8 + 8·16 + 16·32 + 32·64) + 4·(8 + 16 + 32 + 64) = 9·2712 + 4·120 = 24408 + 480
-    conv4_expected = 24888
-    chans = [3, 8, 16, 32, 64]
-    assert sum(9 * i * o + 4 * o for i, o in zip(chans, chans[1:])) == conv4_expected
-    conv4 = encoders.build_encoder("conv4")
-    conv4(tf.zeros([1, 16, 16, 3]))
-    assert conv4.count_params() == conv4_expected
-    # ResNet-8: stem 3→16 + BN; block(16→16, s1): 2 convs + 2 BN, no shortcut;
-    # block(16→32, s2) and block(32→64, s2): 2 convs + 2 BN + 1×1 shortcut conv + BN.
-    resnet8_expected = 78064
-    stem = 9 * 3 * 16 + 4 * 16
-    block1 = 2 * (9 * 16 * 16 + 4 * 16)
-    block2 = 9 * 16 * 32 + 9 * 32 * 32 + 2 * 4 * 32 + 16 * 32 + 4 * 32
-    block3 = 9 * 32 * 64 + 9 * 64 * 64 + 2 * 4 * 64 + 32 * 64 + 4 * 64
-    assert stem + block1 + block2 + block3 == resnet8_expected
-    resnet8 = encoders.build_encoder("resnet8")
-    resnet8(tf.zeros([1, 16, 16, 3]))
-    assert resnet8.count_params() == resnet8_expected
-
-
-def test_build_encoder_rejects_bad_arguments():
-    with pytest.raises(UserError, match="S·D"):
-        encoders.build_encoder("conv4", 4, 8)
-    with pytest.raises(UserError, match="unknown backbone"):
-        encoders.build_encoder("vgg", 8, 8)
-    with pytest.raises(UserError):
-        encoders.check_image_size(15, 32)
-    encoders.check_image_size(16, 16)  # the minimum is accepted
 
 
 # ------------------------------------------------------------------------------ gradients
