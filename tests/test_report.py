@@ -182,6 +182,7 @@ def test_surrogate_curves_mean_and_std_over_seeds(train_runs):
 def test_figure_lines_in_legend_order_with_the_papers_colours(train_runs):
     got = curves.surrogate_curves(report.collect([str(train_runs)])["train"])[("cifar10", "conv4")]
     got["xza[critic_offset=True]"] = got["xza"]  # a variant: the first free extra colour of its panel
+    got["supervised"] = got["xz"]  # in surrogate.csv, not in the figure (the paper's Fig. 3 has no supervised curve)
     lines = curves.figure_lines(got)
     assert [(label, color, n) for label, color, *_, n in lines] == [
         ("I(X,Z) (NWJ)", "tab:blue", 2), ("I(X,Z,A)", "tab:red", 2),

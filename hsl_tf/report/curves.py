@@ -17,6 +17,7 @@ from hsl_tf.report.tables import md_table
 
 log = logging.getLogger(__name__)  # warnings about runs without a curve; bin/report prints them
 SURROGATE_TAG = "surrogate/train_accuracy"
+FIG3_EXCLUDED = ("supervised",)  # methods kept in surrogate.csv but not drawn in Fig. 3
 
 
 def read_scalars_csv(path):
@@ -81,7 +82,13 @@ def surrogate_curves(train_runs, tag=SURROGATE_TAG):
 
 def figure_lines(methods):
     """The lines of one Fig. 3 panel (``{method_key: (steps, mean, std, n)}``) in legend order, as
-    :func:`hsl_tf.figures.plot_surrogate` takes them: ``(label, color, steps, mean, std, n)``."""
+    :func:`hsl_tf.figures.plot_surrogate` takes them: ``(label, color, steps, mean, std, n)``.
+
+    Like the paper's Fig. 3, the panel compares the self-supervised objectives: the supervised
+    run's curve (it trains on the labels the surrogate probe predicts, 20+ points above them)
+    stays in ``surrogate.csv`` but is not drawn.
+    """
+    methods = {k: v for k, v in methods.items() if keys.split_key(k)[0] not in FIG3_EXCLUDED}
     labels = keys.labels(list(methods))
     return [(labels[method], keys.method_color(method, i), *methods[method])
             for i, method in enumerate(sorted(methods, key=keys.method_sort))]

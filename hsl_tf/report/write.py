@@ -54,7 +54,7 @@ def write_report(dirs, out_dir, records=None):
         written["curves_csv"] = os.path.join(out_dir, "surrogate.csv")
         curves_lib.write_curves_csv(curves, written["curves_csv"])
         panels = {cell: curves_lib.figure_lines(methods) for cell, methods in curves.items()}
-        written["curves"] = figures.plot_surrogate(panels, out_dir)
+        written["curves"] = figures.plot_surrogate({c: lines for c, lines in panels.items() if lines}, out_dir)
     if not written:
         raise UserError(f"nothing to report below {', '.join(dirs)}: no usable probe, interpret or "
                         f"surrogate results (see the warnings above)")
