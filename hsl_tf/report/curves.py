@@ -95,7 +95,7 @@ def figure_lines(methods):
 
 
 def write_curves_csv(curves, path):
-    with open(path, "w", newline="") as f:
+    with rundir.atomic_open(path, "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["dataset", "backbone", "method", "step", "mean", "std", "n"])
         for (dataset, backbone), methods in sorted(curves.items()):

@@ -15,6 +15,7 @@ import statistics
 
 from hsl_tf.errors import UserError
 from hsl_tf.report import keys
+from hsl_tf.rundir import atomic_open
 
 log = logging.getLogger(__name__)  # warnings about skipped records; bin/report prints them
 Row = collections.namedtuple("Row", "method backbone dataset mean std n")
@@ -197,7 +198,7 @@ def _csv_row(r):
 
 def write_csv(rows, path):
     """``method, backbone, dataset, mean, std, n`` (fractions, full precision; std empty if n=1)."""
-    with open(path, "w", newline="") as f:
+    with atomic_open(path, "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(Row._fields)
         for r in rows:
@@ -244,7 +245,7 @@ def format_interpret(tables):
 
 
 def write_interpret_csv(tables, path):
-    with open(path, "w", newline="") as f:
+    with atomic_open(path, "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["metric", *Row._fields])
         for k, rows in tables.items():

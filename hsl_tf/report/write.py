@@ -6,10 +6,11 @@ from hsl_tf import figures
 from hsl_tf.errors import ConfigError, UserError
 from hsl_tf.report import curves as curves_lib
 from hsl_tf.report import tables
+from hsl_tf.rundir import atomic_open
 
 
 def _write_text(path, text):
-    with open(path, "w") as f:
+    with atomic_open(path) as f:
         f.write(text)
     return path
 
