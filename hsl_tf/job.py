@@ -32,11 +32,11 @@ def run_job(cfg: JobConfig, strategy, log=print):
         return results[name]
 
     runs = {"main": cfg.workdir}
-    stage("train", train, cfg, strategy, log)
+    stage("train", lambda *args: train(*args).results, cfg, strategy, log)
     if cfg.baseline:
         runs["baseline"] = os.path.join(cfg.workdir, "baseline")
-        stage("train-baseline", train, dataclasses.replace(cfg, objective=cfg.baseline, workdir=runs["baseline"]),
-              strategy, log)
+        stage("train-baseline", lambda *args: train(*args).results,
+              dataclasses.replace(cfg, objective=cfg.baseline, workdir=runs["baseline"]), strategy, log)
     for name, run in runs.items():
         stage(f"probe-{name}", lambda c: run_probe(c)[0], cfg.probe_config(f"{run}/export/encoder", f"{run}/probe"))
     stage("probe-random", lambda c: run_probe(c)[0],

@@ -5,6 +5,7 @@
 Rerunning the same command continues from the last checkpoint at the right step and epoch.
 """
 
+import dataclasses
 import json
 import math
 import os
@@ -183,8 +184,17 @@ def _export(cfg, data, model, results, history, say):
     return results
 
 
-def train(cfg: TrainConfig, strategy=None, log=None):
-    """Runs (or resumes) one training run. Returns the results dict also written to results.json.
+@dataclasses.dataclass(frozen=True)
+class Run:
+    """What :func:`train` returns: ``results``, the dict also written to results.json, and the
+    trained ``model`` (an :class:`HSLModel`, still in memory)."""
+
+    results: dict
+    model: HSLModel
+
+
+def train(cfg: TrainConfig, strategy=None, log=None) -> Run:
+    """Runs (or resumes) one training run and returns it as a :class:`Run`.
 
     ``log(message)`` receives the console lines (the execution path, resume, warnings) on the
     chief when ``cfg.verbose``; the library itself prints nothing.
@@ -220,5 +230,5 @@ def train(cfg: TrainConfig, strategy=None, log=None):
         say(f"warning: {warning}")
     if not chief:
         shutil.rmtree(manager.directory, ignore_errors=True)
-        return results
-    return _export(cfg, data, model, results, history, say)
+        return Run(results, model)
+    return Run(_export(cfg, data, model, results, history, say), model)

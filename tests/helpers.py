@@ -40,30 +40,11 @@ def read_scalars(logdir):
     return out
 
 
-def train_keeping_model(cfg):
-    """Runs ``hsl_tf.train.train(cfg)`` and also returns the in-memory model it built."""
-    from hsl_tf import train as train_lib
-
-    captured = {}
-    original = train_lib.build_model
-
-    def keep(*args, **kwargs):
-        captured["model"] = original(*args, **kwargs)
-        return captured["model"]
-
-    train_lib.build_model = keep
-    try:
-        results = train_lib.train(cfg)
-    finally:
-        train_lib.build_model = original
-    return results, captured["model"]
-
-
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory):
     """One tiny xza training run (4 steps) shared by the export, probe and interpretation tests."""
-    from hsl_tf.train import TrainConfig
+    from hsl_tf.train import TrainConfig, train
 
     workdir = str(tmp_path_factory.mktemp("tiny_run"))
-    results, model = train_keeping_model(TrainConfig(**tiny_kwargs(workdir)))
-    return dict(workdir=workdir, export=results["export"], model=model, results=results)
+    run = train(TrainConfig(**tiny_kwargs(workdir)))
+    return dict(workdir=workdir, export=run.results["export"], model=run.model, results=run.results)

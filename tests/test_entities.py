@@ -20,7 +20,7 @@ from hsl_tf import entities, export, slots
 from hsl_tf import model as model_lib
 from hsl_tf.figures import figure_size_px
 from hsl_tf.interpret import InterpretConfig, run_interpret
-from tests.helpers import tiny_kwargs, tiny_model_config, train_keeping_model
+from tests.helpers import tiny_kwargs, tiny_model_config
 
 
 def _batch(b=3, v=3, size=16, seed=(4, 5)):
@@ -122,7 +122,8 @@ def slots_run(tmp_path_factory):
     workdir = str(tmp_path_factory.mktemp("slots_run"))
     cfg = train_lib.TrainConfig(**tiny_kwargs(workdir, entities="slots", estimator_xz="infonce",
                                               estimator_xa="js", max_steps=2, surrogate_every=0))
-    results, model = train_keeping_model(cfg)
+    run = train_lib.train(cfg)
+    results, model = run.results, run.model
     return dict(workdir=workdir, results=results, model=model)
 
 

@@ -53,7 +53,7 @@ def test_every_config_parses():
 @pytest.mark.parametrize("objective", ["xz", "xa", "bce", "supervised"])
 def test_tiny_trains_in_every_objective(objective, tmp_path):
     res = train(TrainConfig(**helpers.tiny_kwargs(str(tmp_path), objective=objective, max_steps=2,
-                                                  surrogate_every=0)))
+                                                  surrogate_every=0))).results
     assert res["step"] == 2
     assert np.isfinite(res["loss"])
     assert os.path.isfile(os.path.join(res["export"], "saved_model.pb"))
@@ -125,9 +125,9 @@ def test_saved_model_cli_lists_signatures(tiny_run):
 
 def test_resume_continues_from_checkpoint(tmp_path):
     kwargs = helpers.tiny_kwargs(str(tmp_path), surrogate_every=0, checkpoint_every=2)
-    first = train(TrainConfig(**dict(kwargs, max_steps=2)))
+    first = train(TrainConfig(**dict(kwargs, max_steps=2))).results
     assert first["step"] == 2
-    second = train(TrainConfig(**dict(kwargs, max_steps=5)))
+    second = train(TrainConfig(**dict(kwargs, max_steps=5))).results
     assert second["step"] == 5
     events = helpers.read_scalars(os.path.join(str(tmp_path), "tb"))
     steps = [s for s, _ in events["train/loss"]]
@@ -135,7 +135,7 @@ def test_resume_continues_from_checkpoint(tmp_path):
     ckpts = tf.train.get_checkpoint_state(os.path.join(str(tmp_path), "checkpoints")).all_model_checkpoint_paths
     assert ckpts[-1].endswith("ckpt-5")
     # rerunning a finished run trains nothing and exports nothing new
-    third = train(TrainConfig(**dict(kwargs, max_steps=5)))
+    third = train(TrainConfig(**dict(kwargs, max_steps=5))).results
     assert third["step"] == 5 and export.versions(os.path.join(str(tmp_path), "export", "encoder")) == [1, 2]
 
 
