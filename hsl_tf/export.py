@@ -27,7 +27,7 @@ import tensorflow as tf
 from hsl_tf.errors import ConfigError, UserError
 from hsl_tf.report.keys import VARIANT_DEFAULTS
 from hsl_tf.rundir import export_versions as versions  # noqa: F401  (export.versions(base): the complete versions)
-from hsl_tf.rundir import resolve_version_dir  # noqa: F401  (export.resolve_version_dir)
+from hsl_tf.rundir import resolve_version_dir
 
 META_FILE = os.path.join("assets.extra", "hsl_tf.json")
 

@@ -18,7 +18,7 @@ from hsl_tf import export, host, linear
 from hsl_tf.config import ProbeConfig
 from hsl_tf.data import datasets
 from hsl_tf.errors import ConfigError
-from hsl_tf.rundir import prepare_workdir, write_json
+from hsl_tf.rundir import prepare_workdir, resolve_version_dir, write_json
 
 
 class Classifier:
@@ -58,7 +58,7 @@ def export_classifier(classifier, base, meta):
 def _load(cfg):
     """The probe's data and frozen encoder, checked against each other."""
     if not cfg.encoder.startswith("random:"):
-        export.resolve_version_dir(cfg.encoder)  # fail on a bad path before loading data
+        resolve_version_dir(cfg.encoder)  # fail on a bad path before loading data
     data = datasets.load_dataset(cfg.dataset, **cfg.data_kwargs())
     classes = data.num_classes if cfg.num_classes is None else cfg.num_classes
     labels_max = int(max(data.train_labels.max(initial=0), data.test_labels.max(initial=0)))

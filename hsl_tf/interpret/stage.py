@@ -58,7 +58,7 @@ def run_interpret(cfg, log=None):
     from hsl_tf.interpret import binding
     from hsl_tf.rundir import prepare_workdir, write_json
 
-    _check_encoder(cfg.encoder)  # a missing path or a non-SavedModel fails before any work
+    _check_random_backbone(cfg.encoder)  # (an export's path was checked by check_inputs)
     data, images, objects = _load_images(cfg, say)
     prepare_workdir(cfg.workdir)
     encoder = export.load_encoder(cfg.encoder, seed=cfg.seed, image_size=data.image_size, mean=data.mean,
@@ -81,16 +81,12 @@ def run_interpret(cfg, log=None):
     return results
 
 
-def _check_encoder(spec):
-    from hsl_tf import export
-
+def _check_random_backbone(spec):
     if spec.startswith("random:"):
         from hsl_tf.encoders import BACKBONES
 
         if spec.split(":", 1)[1] not in BACKBONES:
             raise ConfigError("encoder", spec, f"unknown backbone; use random:<{'|'.join(BACKBONES)}>")
-    else:
-        export.resolve_version_dir(spec)
 
 
 def _load_images(cfg, say):
