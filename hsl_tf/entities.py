@@ -1,6 +1,6 @@
 """Entities: how the backbone's last feature map becomes z ∈ R^{S×D}.
 
-One Keras layer per ``entities`` choice, all with one interface, owned by :class:`HSLModel`
+One callable per ``entities`` choice, all with one interface, owned by :class:`HSLModel`
 (``model.entities``) next to the backbone (``model.encoder``):
 
   ``layer(feature_map [N, h, w, C], training=False, seed=None) → (g [N, S·D], z [N, S, D])``
@@ -18,17 +18,23 @@ import keras
 from keras import layers
 
 
-class ReshapeEntities(layers.Layer):
-    """The paper's reshape operator: feature map [N, h, w, C] → g [N, C], z [N, S, D] (S·D = C)."""
+class ReshapeEntities:
+    """The paper's reshape operator: feature map [N, h, w, C] → g [N, C], z [N, S, D] (S·D = C).
+
+    A plain callable, not a Keras layer: it has no weights, and wrapping it in ``Layer.__call__``
+    changes the traced training graph enough to move the float rounding of the encoder's
+    gradients by one ulp from the first step on (oneDNN, CPU), which 7,800 steps amplify into
+    visibly different numbers; as a plain callable, runs are bit-for-bit those of the code before
+    this module existed (the quick job and tiny.flags, checked in issue 15's note).
+    """
 
     has_attention = False
 
-    def __init__(self, num_entities, entity_dim, name="reshape_entities", **kwargs):
-        super().__init__(name=name, **kwargs)
+    def __init__(self, num_entities, entity_dim):
         self.num_entities, self.entity_dim = num_entities, entity_dim
         self.pool = layers.GlobalAveragePooling2D()
 
-    def call(self, feature_map, training=False, seed=None):
+    def __call__(self, feature_map, training=False, seed=None):
         g = self.pool(feature_map)  # [N, S·D]
         return g, keras.ops.reshape(g, (-1, self.num_entities, self.entity_dim))
 

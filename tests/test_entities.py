@@ -105,7 +105,9 @@ def test_model_entities_slots_and_reshape():
     ref = model_lib.HSLModel(tiny_model_config())
     ref.build_all((16, 16))
     assert isinstance(ref.entities, entities.ReshapeEntities) and not ref.entities.has_attention
-    assert not ref.entities.weights  # the paper's reshape has no parameters
+    parts = (ref.encoder, ref.mpnn, ref.relation_head, ref.structure_critic)
+    # the paper's reshape has no parameters: the model's are exactly those of its other parts
+    assert sorted(v.path for v in ref.trainable_weights) == sorted(v.path for p in parts for v in p.trainable_weights)
     g, z = ref.embed(x)
     np.testing.assert_array_equal(g.numpy(), ref.encoder(x).numpy())
     np.testing.assert_array_equal(z.numpy(), tf.reshape(g, [2, 4, 16]).numpy())
