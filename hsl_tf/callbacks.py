@@ -29,7 +29,10 @@ class TrainingStopped(Exception):
 
 class ScalarLogger(keras.callbacks.Callback):
     """Writes this step's global values (the ``batch/*`` logs) as ``train/*`` scalars, plus the
-    learning rate and ``perf/steps_per_s`` and ``perf/images_per_s`` (views per second)."""
+    learning rate and ``perf/steps_per_s`` and ``perf/images_per_s`` (views per second).
+
+    The values logged at step t come from step t's forward pass, before its update. The first
+    batch's are also written at step 0: they describe the model at initialisation."""
 
     def __init__(self, writer, views_per_step, every=10, last_step=None):
         super().__init__()
@@ -44,6 +47,9 @@ class ScalarLogger(keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch, logs=None):
         step = global_step(self.model)
+        if step == 1:  # the first batch's values were computed with the initial weights: step 0
+            with self.writer.as_default(step=0):
+                self._write_batch(logs)
         if step % self.every and step != self.last_step:
             return
         now = time.perf_counter()
@@ -51,40 +57,55 @@ class ScalarLogger(keras.callbacks.Callback):
         self._t0, self._s0 = now, step
         self.images_per_s.append(steps_per_s * self.views_per_step)
         with self.writer.as_default(step=step):
-            for key, value in (logs or {}).items():
-                if key.startswith("batch/"):
-                    tf.summary.scalar("train/" + key[len("batch/"):], float(value))
+            self._write_batch(logs)
             lr = self.model.optimizer.learning_rate
             tf.summary.scalar("train/learning_rate", float(lr.numpy() if hasattr(lr, "numpy") else lr))
             tf.summary.scalar("perf/steps_per_s", steps_per_s)
             tf.summary.scalar("perf/images_per_s", steps_per_s * self.views_per_step)
 
+    @staticmethod
+    def _write_batch(logs):
+        for key, value in (logs or {}).items():
+            if key.startswith("batch/"):
+                tf.summary.scalar("train/" + key[len("batch/"):], float(value))
+
     def on_train_end(self, logs=None):
         self.writer.flush()
 
 
-class CollapseWatch(keras.callbacks.Callback):
-    """Warns when relation usage collapses onto one type (usage entropy < ``fraction``·log K).
+# When the structure branch counts as dead (fixed before the selection runs that use them): a graph
+# that is (almost) the same for every image, or relations that two views of an image do not share.
+DEAD_EDGE_ENTROPY = 0.05  # nats, mean over edges of H(batch-mean relation); log 2 = 0.693 at most for K = 2
+DEAD_CROSS_VIEW_MI = 0.001  # nats, mean over edges of the MI of two views' relations
 
-    Every ``every`` steps it logs ``train/relation_collapsed`` (1 or 0); the first collapse also
-    writes a ``warnings/relation_collapse`` text summary. :meth:`summary` gives results.json's
-    record: the fraction of checked steps that were collapsed, the last entropy, and warnings.
+
+def branch_dead(edge_entropy, cross_view_mi):
+    """Whether relation measures (:mod:`hsl_tf.structure`) say the structure branch carries nothing."""
+    return edge_entropy < DEAD_EDGE_ENTROPY or cross_view_mi < DEAD_CROSS_VIEW_MI
+
+
+class CollapseWatch(keras.callbacks.Callback):
+    """Warns when the structure branch stops carrying information about the image.
+
+    Judged per edge (:func:`branch_dead`), not by pooled usage: every ``every`` steps it logs
+    ``train/relation_collapsed`` (1 or 0); the first collapse also writes a
+    ``warnings/relation_collapse`` text summary. :meth:`summary` gives results.json's record: the
+    fraction of checked steps that were collapsed, the last measures, and warnings.
     """
 
-    def __init__(self, writer, num_relations, every=10, fraction=0.1):
+    def __init__(self, writer, every=10):
         super().__init__()
         self.writer, self.every = writer, every
-        self.threshold = fraction * math.log(max(num_relations, 2))
         self.checked = self.collapsed = 0
-        self.last_entropy = None
+        self.last = None
         self._warned = False
 
     def on_train_batch_end(self, batch, logs=None):
         step = global_step(self.model)
-        if "batch/usage_entropy" not in (logs or {}) or step % self.every:
+        if "batch/cross_view_mi" not in (logs or {}) or step % self.every:
             return
-        self.last_entropy = float(logs["batch/usage_entropy"])
-        is_collapsed = self.last_entropy < self.threshold
+        self.last = {k: float(logs[f"batch/{k}"]) for k in ("edge_entropy", "cross_view_mi", "usage_entropy")}
+        is_collapsed = branch_dead(self.last["edge_entropy"], self.last["cross_view_mi"])
         self.checked += 1
         self.collapsed += int(is_collapsed)
         with self.writer.as_default(step=step):
@@ -94,15 +115,17 @@ class CollapseWatch(keras.callbacks.Callback):
                 self._warned = True
 
     def message(self, step):
-        return (f"relation usage collapsed at step {step}: usage entropy {self.last_entropy:.3f} < "
-                f"{self.threshold:.3f} (one relation type carries almost every edge; I(X,A) contributes ~0)")
+        return (f"the structure branch is dead at step {step}: edge entropy {self.last['edge_entropy']:.3f} "
+                f"(dead below {DEAD_EDGE_ENTROPY}), cross-view relation MI {self.last['cross_view_mi']:.4f} nats "
+                f"(dead below {DEAD_CROSS_VIEW_MI}); I(X,A) contributes ~0")
 
     def summary(self, step):
         if not self.checked:
             return {}
         out = {"relation_collapsed_fraction": round(self.collapsed / self.checked, 4),
-               "final_usage_entropy": self.last_entropy}
-        if self.last_entropy < self.threshold or self.collapsed / self.checked > 0.5:
+               "final_usage_entropy": self.last["usage_entropy"],
+               "final_edge_entropy": self.last["edge_entropy"], "final_cross_view_mi": self.last["cross_view_mi"]}
+        if branch_dead(self.last["edge_entropy"], self.last["cross_view_mi"]) or self.collapsed / self.checked > 0.5:
             out["warnings"] = [self.message(step) + f"; collapsed at {self.collapsed} of {self.checked} checks"]
         return out
 

@@ -26,7 +26,7 @@ import importlib
 from hsl_tf import host
 from hsl_tf.errors import ConfigError
 from hsl_tf.fields import (_Validated, choices_of, flag_fields, option, parse_overrides, registry,  # noqa: F401
-                           value_type)
+                           relevant_fields, value_type)
 
 
 def objectives_and_supervised():
@@ -76,30 +76,44 @@ class ModelConfig(Seeded):
                             "T_β; supervised: encoder + linear softmax head on labels.", choices=objectives_and_supervised)
     num_entities: int = option(8, "S, the number of entities (rows of z).", low=2)
     entity_dim: int = option(8, "D, the size of each entity; S·D must equal the encoder width 64.", above=0)
-    num_relations: int = option(2, "K, the number of relation types.", above=0)
-    temperature: float = option(0.5, "τ of the Gumbel-softmax relations.", above=0)
-    hard_relations: bool = option(False, "Straight-through one-hot relation samples.")
-    mpnn_hidden: int = option(32, "Width of every MLP of the MPNN m_η.", above=0)
-    head_hidden: int = option(256, "Hidden width of the relation head f_δ.", above=0)
-    # InfoNCE on both critics: chosen by issue 12's screen and its 10-epoch confirmation (README "Defaults
-    # that deviate from the paper"); configs/paper.flags restores the paper's NWJ.
+    num_relations: int = option(2, "K, the number of relation types.", above=0, branch="xa")
+    temperature: float = option(0.5, "τ of the Gumbel-softmax relations (the final τ when annealed).", above=0,
+                                branch="xa")
+    temperature_start: float = option(0.0, "Anneal τ exponentially from this value down to `temperature` over "
+                                      "`temperature_anneal_steps` steps (0: a constant τ).", low=0, branch="xa")
+    temperature_anneal_steps: int = option(2000, "Steps of the τ annealing (with `temperature_start`).", low=1,
+                                           branch="xa")
+    hard_relations: bool = option(False, "Straight-through one-hot relation samples.", branch="xa")
+    mpnn_hidden: int = option(32, "Width of every MLP of the MPNN m_η.", above=0, branch="xa")
+    head_hidden: int = option(256, "Hidden width of the relation head f_δ.", above=0, branch="xz")
     estimator_xz: str = option("infonce", "Estimator of the T_β critic: infonce (the default), nwj (the paper's), "
                                "js, or focal (the baseline's loss: with `objective=xza`, 'P&S + structure').",
-                               choices="objectives:ESTIMATORS")
-    estimator_xa: str = option("infonce", "MI estimator of the T_ω critic: infonce (the default), nwj (the paper's) "
-                               "or js.", choices="objectives:XA_ESTIMATORS")
+                               choices="objectives:ESTIMATORS", branch="xz")
+    estimator_xa: str = option("infonce", "MI estimator of the structure term: infonce (the default), nwj (the "
+                               "paper's) or js on T_ω; iic: the exact MI of two views' relations per edge (T_ω "
+                               "unused).", choices="objectives:XA_ESTIMATORS", branch="xa")
+    structure_critic: str = option("bilinear", "T_ω: bilinear (the paper: Σ_k h_kᵀ W_k a_k on the pair layout), "
+                                   "or cosine (centred, ℓ2-normalised h and W·a over `structure_temperature`, "
+                                   "InfoNCE against every view of the other images in the batch).",
+                                   choices="critics:STRUCTURE_CRITICS", branch="xa")
+    structure_temperature: float = option(0.1, "Temperature of `structure_critic=cosine`.", above=0, branch="xa")
+    structure_weight: float = option(1.0, "λ in I(X,Z) + λ·I(X,A) (1: the paper's sum, Eq. 3).", low=0, branch="xa")
+    structure_grad: float = option(1.0, "Share of the structure term's gradient that reaches the encoder through z "
+                                   "(1: all of it, the paper; 0: m_η reads a frozen z).", low=0, high=1, branch="xa")
     entities: str = option("reshape", "reshape: z = reshape(g(x)) (the paper); slots: slot attention on the last "
                            "feature map (hsl_tf.slots).", choices="entities:ENTITIES")
-    # Where the paper is silent or beyond it (README "Defaults that deviate from the paper"):
-    mpnn_norm: bool = option(False, "Batch norm at the end of every MPNN MLP (NRI's MLP; beyond the paper's text).")
-    mpnn_aggregation: str = option("sum", "Edge → node aggregation of m_η: sum, or mean (NRI: the sum ÷ S).",
-                                   choices="relations:AGGREGATIONS")
-    standardize_z: bool = option(False, "Standardise z (per view) before the MPNN.")
-    critic_offset: bool = option(False, "A learned scalar offset added to T_ω (beyond the paper).")
+    mpnn_norm: bool = option(True, "Batch norm at the end of every MPNN MLP, as NRI's encoder, which the paper's "
+                             "appendix C names (without it the relations start collapsed onto one type).",
+                             branch="xa")
+    mpnn_aggregation: str = option("sum", "Edge → node aggregation of m_η: sum (the paper's appendix C), or mean "
+                                   "(NRI: the sum ÷ S).", choices="relations:AGGREGATIONS", branch="xa")
+    standardize_z: bool = option(False, "Standardise z (per view) before the MPNN.", branch="xa")
+    critic_offset: bool = option(False, "A learned scalar offset added to T_ω (beyond the paper).", branch="xa")
     relation_prior: str = option("none", "Prior term on the relations: none (the paper), kl (NRI's per-edge KL to "
-                                 "uniform) or usage (KL of the batch's mean relation usage to uniform).",
-                                 choices="objectives:RELATION_PRIORS")
-    prior_weight: float = option(1.0, "Weight of `relation_prior` in the loss.", low=0)
+                                 "uniform), usage (KL of the batch's mean relation usage to uniform) or info "
+                                 "(per edge, log K − [H(batch-mean relation) − mean H(relation)], RIM's term).",
+                                 choices="objectives:RELATION_PRIORS", branch="xa")
+    prior_weight: float = option(1.0, "Weight of `relation_prior` in the loss.", low=0, branch="xa")
     # Decided by the data, not options:
     num_classes: int = option(10, "Classes of the supervised head.", above=0, flag=False)
     mean: tuple = option((0.5, 0.5, 0.5), "Per-channel pixel mean in [0, 1].", flag=False)
@@ -107,6 +121,14 @@ class ModelConfig(Seeded):
 
     def _check(self):
         importlib.import_module("hsl_tf.encoders").check_entities(self.backbone, self.num_entities, self.entity_dim)
+        if self.structure_critic == "cosine" and self.estimator_xa != "infonce":
+            raise ConfigError("estimator_xa", self.estimator_xa, "structure_critic=cosine trains with infonce")
+
+    def critics(self):
+        """The critics this configuration trains: a subset of ("xz", "xa")."""
+        if self.objective == "supervised":
+            return ()
+        return tuple(importlib.import_module("hsl_tf.objectives").OBJECTIVES[self.objective])
 
     @classmethod
     def of(cls, cfg, **derived):
@@ -128,6 +150,11 @@ class StepConfig(_Validated):
             host.parse_jit(self.jit_compile)
         except ValueError:
             raise ConfigError("jit_compile", self.jit_compile, "choose one of auto, true, false") from None
+
+
+# Options that change where or how often a run writes, never what it computes (a run resumed from
+# its checkpoints is the run itself, whatever `checkpoint_every`).
+NOT_IDENTITY = ("workdir", "verbose", "export_dir", "checkpoint_every", "log_every")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -158,6 +185,13 @@ class TrainConfig(ModelConfig, DataConfig, StepConfig, Stage):
     def options(self):
         """The options of the run (what ``flags.json`` records): every flag field, by name."""
         return {f.name: getattr(self, f.name) for f in flag_fields(type(self))}
+
+    def identity(self):
+        """The options that decide what this run computes: :meth:`options` without the fields of a
+        critic it does not train (``relevant_fields``) and without those that only say where and how
+        often to write (``NOT_IDENTITY``). Two runs with the same identity are the same run."""
+        return {f.name: getattr(self, f.name) for f in relevant_fields(type(self), self.critics())
+                if f.name not in NOT_IDENTITY}
 
 
 @dataclasses.dataclass(frozen=True)

@@ -9,6 +9,10 @@ Both are evaluated without materialising per-pair inputs (exact decompositions):
   - Linear([u; v]) = W_a·u + W_b·v + b, with W_a·u and W_b·v computed once per view;
   - W_k vec(a_k) depends on the other view only, so it is computed once per view and each
     pair costs one dot product of length K·S².
+
+``structure_critic=cosine`` (beyond the paper) scores every (anchor, other) view of the batch with
+the cosine of the centred vectors h(x) and W·a over a temperature (:meth:`StructureCritic.cosine`),
+for InfoNCE against all in-batch negatives (:func:`hsl_tf.objectives.infonce_all`).
 """
 
 import tensorflow as tf
@@ -16,6 +20,8 @@ import keras
 from keras import layers
 
 from hsl_tf.batchnorm import BatchNorm
+
+STRUCTURE_CRITICS = ("bilinear", "cosine")
 
 
 class RelationHead(layers.Layer):
@@ -72,3 +78,17 @@ class StructureCritic(layers.Layer):
         wa = tf.reshape(self.project(a), [-1, self.s2 * self.k])  # [N, S²·K]
         scores = tf.reduce_sum(tf.gather(h, anchor) * tf.gather(wa, other), axis=-1)  # [P]
         return scores if self.offset is None else scores + self.offset
+
+    def cosine(self, h, a, temperature):
+        """Every (anchor, other) pair of views: cos(h̃_anchor, (W·a)~_other) / τ_c. [N, S, S, K] ×2 → [N, N].
+
+        ~ centres a vector over the batch (removes what every view shares, e.g. a constant graph)
+        and ℓ2-normalises it, so a score depends on how a view's relations differ from the batch's.
+        """
+        def centred_unit(x):
+            x = x - tf.reduce_mean(x, axis=0, keepdims=True)
+            return tf.math.l2_normalize(x, axis=-1, epsilon=1e-8)
+
+        u = centred_unit(tf.reshape(h, [-1, self.s2 * self.k]))  # [N, S²·K]
+        v = centred_unit(tf.reshape(self.project(a), [-1, self.s2 * self.k]))  # [N, S²·K]
+        return tf.matmul(u, v, transpose_b=True) / temperature

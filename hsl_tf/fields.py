@@ -16,18 +16,26 @@ def registry(name):
     return tuple(getattr(importlib.import_module(f"hsl_tf.{module}"), attr))
 
 
-def option(default, help, *, choices=None, low=None, high=None, above=None, flag=True):
+def option(default, help, *, choices=None, low=None, high=None, above=None, flag=True, branch=None):
     """A config field: ``help`` for ``--help``; ``choices`` names (a tuple, a ``"module:ATTR"`` registry
     or a function returning them);
     ``low``/``high`` inclusive bounds, ``above`` an exclusive lower bound; ``flag=False`` for
-    values the stage derives (not a command-line option)."""
-    meta = dict(help=help, choices=choices, low=low, high=high, above=above, flag=flag)
+    values the stage derives (not a command-line option); ``branch`` the critic whose part of the
+    model the field changes ("xz": T_β, "xa": the structure branch m_η/T_ω; None: every run), so a
+    run that trains without that critic does not depend on it (:func:`relevant_fields`)."""
+    meta = dict(help=help, choices=choices, low=low, high=high, above=above, flag=flag, branch=branch)
     return dataclasses.field(default=default, metadata=meta)
 
 
 def flag_fields(cls):
     """The fields of ``cls`` that are command-line options, in definition order."""
     return [f for f in dataclasses.fields(cls) if f.metadata.get("flag", False)]
+
+
+def relevant_fields(cls, critics):
+    """The option fields of ``cls`` that can change a run which trains the critics ``critics``
+    (a subset of {"xz", "xa"}; empty for supervised training)."""
+    return [f for f in flag_fields(cls) if f.metadata.get("branch") in (None, *critics)]
 
 
 def choices_of(f):

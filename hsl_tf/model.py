@@ -10,8 +10,12 @@ which each replica keeps its own slice (see :func:`hsl_tf.relations.sample_relat
 import tensorflow as tf
 import keras
 
-from hsl_tf import critics, encoders, entities, objectives, pairs, relations
+from hsl_tf import critics, encoders, entities, objectives, pairs, relations, structure
 from hsl_tf.config import ModelConfig  # noqa: F401  (the model's config, importable from here too)
+
+
+# The structure branch's measures, logged beside usage (hsl_tf.structure).
+RELATION_MEASURES = ("edge_entropy", "prediction_entropy", "relation_info", "cross_view_mi")
 
 
 class HSLModel(keras.Model):
@@ -39,8 +43,9 @@ class HSLModel(keras.Model):
         for critic in self.critic_estimators:
             names += [f"bound_{critic}", f"pos_{critic}", f"neg_{critic}"]
         if "xa" in self.critic_estimators:
-            names += [f"usage_{k}" for k in range(c.num_relations)] + ["usage_entropy"]
+            names += [f"usage_{k}" for k in range(c.num_relations)] + ["usage_entropy"] + list(RELATION_MEASURES)
             names += ["relation_prior"] if c.relation_prior != "none" else []
+            names += ["temperature"] if c.temperature_start else []
         self.trackers = {n: keras.metrics.Mean(name=n) for n in names}
         self._mean = tf.constant(c.mean, tf.float32)
         self._std = tf.constant(c.std, tf.float32)
@@ -122,33 +127,71 @@ class HSLModel(keras.Model):
         idx = pairs.pair_indices(b, v)  # each [B, Q]
         q = idx["anchor"].shape[1]
         anchor = idx["anchor"].reshape(-1)  # [B·Q]
-        scores = {}
-        diags = {}
+        other = tf.concat([idx["positive"].reshape(-1), idx["negative"].reshape(-1)], 0)  # [2·B·Q]
+        terms, diags = {}, {}
         if "xz" in self.critic_estimators:
             # positives and negatives in one call, so the head's BN sees both (as the baseline)
-            other = tf.concat([idx["positive"].reshape(-1), idx["negative"].reshape(-1)], 0)
             s = self.relation_head(g, tf.concat([anchor, anchor], 0), other, training=training)  # [2·B·Q]
-            scores["xz"] = (tf.reshape(s[: b * q], [b, q]), tf.reshape(s[b * q:], [b, q]))
+            terms["xz"] = objectives.critic_term(self.critic_estimators["xz"], tf.reshape(s[: b * q], [b, q]),
+                                                 tf.reshape(s[b * q:], [b, q]))
         if "xa" in self.critic_estimators:
-            logits = self.relation_logits(z, training=training)  # [N, E, K]
-            if training:
-                a = relations.sample_relations(logits, c.temperature, seed, hard=c.hard_relations)  # [N, E, K]
-            else:
-                a = relations.relation_probs(logits)
-            usage = tf.reduce_mean(a, axis=[0, 1])  # [K]
-            diags.update({f"usage_{k}": usage[k] for k in range(c.num_relations)})
-            diags["usage_entropy"] = -tf.reduce_sum(usage * tf.math.log(usage + 1e-12))
-            rel = relations.edges_to_dense(a, c.num_entities)  # [N, S, S, K], zero diagonal
-            other = tf.concat([idx["positive"].reshape(-1), idx["negative"].reshape(-1)], 0)
-            s = self.structure_critic(rel, rel, tf.concat([anchor, anchor], 0), other)  # [2·B·Q]
-            scores["xa"] = (tf.reshape(s[: b * q], [b, q]), tf.reshape(s[b * q:], [b, q]))
-        per_image, obj_diags = objectives.compute_objective(scores, self.critic_estimators)
+            terms["xa"], probs = self._structure_term(z, idx, v, training, seed, diags)
+        per_image, obj_diags = objectives.combine(terms, {"xa": c.structure_weight})
         diags.update(obj_diags)
         if "xa" in self.critic_estimators and c.relation_prior != "none":
-            prior = objectives.relation_prior(c.relation_prior, relations.relation_probs(logits), v)  # [B]
+            prior = objectives.relation_prior(c.relation_prior, probs, v)  # [B]
             diags["relation_prior"] = tf.reduce_mean(prior)
             per_image = per_image + c.prior_weight * prior
         return per_image, diags
+
+    def temperature(self):
+        """τ of the Gumbel-softmax at the current step (``temperature_start``: annealed)."""
+        c = self.config
+        optimizer = getattr(self, "optimizer", None)
+        step = optimizer.iterations if optimizer is not None else 0
+        return structure.annealed_temperature(step, c.temperature, c.temperature_start, c.temperature_anneal_steps)
+
+    def _structure_term(self, z, idx, v, training, seed, diags):
+        """I(X,A)'s (loss [B], estimate [B], pos, neg) and the relation probabilities [N, E, K];
+        writes the relation measures into ``diags``.
+
+        z [N, S, D] reaches m_η with ``structure_grad`` of its gradient; relations are Gumbel-softmax
+        samples in training and probabilities otherwise. The estimator is a bound on T_ω's pair
+        scores (bilinear), InfoNCE on all in-batch pairs (cosine), or the per-edge cross-view MI (iic).
+        """
+        c = self.config
+        if c.structure_grad < 1.0:
+            z = c.structure_grad * z + (1.0 - c.structure_grad) * tf.stop_gradient(z)
+        logits = self.relation_logits(z, training=training)  # [N, E, K]
+        probs = relations.relation_probs(logits)  # [N, E, K]
+        if training:
+            tau = self.temperature()
+            a = relations.sample_relations(logits, tau, seed, hard=c.hard_relations)  # [N, E, K]
+            if c.temperature_start:
+                diags["temperature"] = tau
+        else:
+            a = probs
+        usage = tf.reduce_mean(a, axis=[0, 1])  # [K]
+        diags.update({f"usage_{k}": usage[k] for k in range(c.num_relations)})
+        diags["usage_entropy"] = structure.entropy(usage)
+        first, second = idx["anchor"].reshape(-1), idx["positive"].reshape(-1)
+        diags.update(structure.measures(tf.stop_gradient(probs), first, second))
+        b = idx["anchor"].shape[0]
+        if c.estimator_xa == "iic":
+            mi = tf.reduce_mean(structure.cross_view_mi(probs, first, second))
+            return (tf.fill([b], -mi), tf.fill([b], mi), mi, tf.zeros([])), probs
+        rel = relations.edges_to_dense(a, c.num_entities)  # [N, S, S, K], zero diagonal
+        if c.structure_critic == "cosine":
+            sim = self.structure_critic.cosine(rel, rel, c.structure_temperature)  # [N, N]
+            loss, estimate = objectives.infonce_all(sim, idx["anchor"], idx["positive"], v)
+            same = tf.gather_nd(sim, tf.stack([idx["anchor"], idx["positive"]], -1))
+            return (loss, estimate, tf.reduce_mean(same), tf.reduce_mean(sim)), probs
+        anchor = idx["anchor"].reshape(-1)
+        other = tf.concat([idx["positive"].reshape(-1), idx["negative"].reshape(-1)], 0)
+        s = self.structure_critic(rel, rel, tf.concat([anchor, anchor], 0), other)  # [2·B·Q]
+        q = idx["anchor"].shape[1]
+        return objectives.critic_term(self.critic_estimators["xa"], tf.reshape(s[: b * q], [b, q]),
+                                      tf.reshape(s[b * q:], [b, q])), probs
 
     def compute_gradients(self, data):
         """One forward/backward pass. Returns (per-image loss [B], diagnostics, grads, vars).

@@ -116,11 +116,37 @@ def js(pos, neg):
     return loss, nwj_estimate(pos, neg)
 
 
+def infonce_all(sim, anchor, positive, num_views):
+    """InfoNCE against every view of the other images in the batch (SimCLR's candidate set).
+
+    Args:
+      sim: [N, N] scores of every (anchor view, other view), N = B·V views image-major.
+      anchor, positive: int [B, Q] the positive pairs anchored at each image (:mod:`hsl_tf.pairs`).
+      num_views: V.
+    For the pair (a, p) the candidates are p and the (B − 1)·V views of the other images:
+
+        estimate[b] = log(1 + (B−1)·V) + mean_q [ sim[a, p] − logsumexp({sim[a, p]} ∪ sim[a, other images]) ]
+
+    Returns (loss [B], estimate [B]); the estimate is ≤ log(1 + (B−1)·V).
+    """
+    n = tf.shape(sim)[0]
+    image = tf.range(n) // num_views  # [N]
+    other = tf.not_equal(image[:, None], image[None, :])  # [N, N]
+    lse_other = tf.reduce_logsumexp(tf.where(other, sim, tf.constant(-1e30, sim.dtype)), axis=-1)  # [N]
+    pos = tf.gather_nd(sim, tf.stack([anchor, positive], axis=-1))  # [B, Q]
+    lse = tf.reduce_logsumexp(tf.stack([pos, tf.gather(lse_other, anchor)], -1), -1)  # [B, Q]
+    log_n = tf.math.log(1.0 + tf.cast(n - num_views, sim.dtype))
+    estimate = log_n + tf.reduce_mean(pos - lse, axis=-1)
+    return -estimate, estimate
+
+
 # One registry: estimator name → fn(pos [B,Q], neg [B,Q]) → (loss [B], estimate [B]).
 # Every one is a --estimator_xz choice; ``focal`` on T_β beside NWJ on T_ω is "P&S + structure"
-# (the baseline's loss for I(X,Z), the paper's NWJ for I(X,A)). T_ω takes the MI bounds only.
+# (the baseline's loss for I(X,Z), the paper's NWJ for I(X,A)). T_ω takes the MI bounds only, and
+# ``iic`` (the structure term only): the exact cross-view MI of the relations per edge
+# (:func:`hsl_tf.structure.cross_view_mi`), computed by the model from the relations, not from scores.
 ESTIMATORS = {"nwj": nwj, "infonce": infonce, "js": js, "focal": focal}
-XA_ESTIMATORS = ("nwj", "infonce", "js")
+XA_ESTIMATORS = ("nwj", "infonce", "js", "iic")
 
 # Objective → the critics it trains ("xz": T_β, "xa": T_ω) and the default estimator of each.
 OBJECTIVES = {
@@ -142,7 +168,7 @@ def critics_of(objective, estimator_xz="nwj", estimator_xa="nwj"):
 # ------------------------------------------------------------------ relation priors (beyond the paper)
 # NRI trains its relation encoder with KL(q(a|x) ‖ uniform prior); the paper's I(X,A) has no
 # such term, and without it the relation usage can collapse onto one type (all edges alike).
-RELATION_PRIORS = ("none", "kl", "usage")
+RELATION_PRIORS = ("none", "kl", "usage", "info")
 
 
 def edge_kl_uniform(probs):
@@ -164,7 +190,9 @@ def relation_prior(name, probs, num_views):
 
     ``kl``: NRI's per-edge KL to the uniform prior, averaged over the image's views; ``usage``:
     the KL of the batch's mean usage to uniform, the same value for every image (it stops the
-    collapse onto one type without asking each edge to be uncertain); ``none``: zeros.
+    collapse onto one type without asking each edge to be uncertain); ``info``: per edge, log K
+    minus the information between image and relation (:func:`hsl_tf.structure.info_penalty`), the
+    same value for every image; ``none``: zeros.
     """
     n = tf.shape(probs)[0]
     if name == "none":
@@ -173,27 +201,50 @@ def relation_prior(name, probs, num_views):
         return tf.reduce_mean(tf.reshape(edge_kl_uniform(probs), [-1, num_views]), axis=1)
     if name == "usage":
         return tf.fill([n // num_views], usage_kl_uniform(probs))
+    if name == "info":
+        from hsl_tf import structure
+
+        return tf.fill([n // num_views], structure.info_penalty(probs))
     raise ValueError(f"unknown relation prior {name!r}; choose one of {', '.join(RELATION_PRIORS)}")
 
 
-def compute_objective(scores, estimators):
-    """Combine the critics' bounds; I(X,Z,A) = I(X,Z) + I(X,A) (Z ⟂ A | X, appendix A).
+def critic_term(estimator, pos, neg):
+    """One critic's (loss [B], estimate [B], mean positive score, mean negative score)."""
+    loss, estimate = ESTIMATORS[estimator](pos, neg)
+    return loss, estimate, tf.reduce_mean(pos), tf.reduce_mean(neg)
+
+
+def combine(terms, weights=None):
+    """I(X,Z,A) = I(X,Z) + I(X,A) (Z ⟂ A | X, appendix A), each critic's loss weighted.
+
+    Args:
+      terms: {critic: (loss [B], estimate [B], mean pos score, mean neg score)} (:func:`critic_term`).
+      weights: {critic: weight of its loss} (default 1; λ on "xa" is ``structure_weight``).
+    Returns:
+      (loss [B] per image, diagnostics dict of scalars): ``bound_<c>`` (nats), ``pos_<c>`` and
+      ``neg_<c>`` per critic, and ``mi`` (the unweighted sum of the bounds).
+    """
+    loss, diags, mi = 0.0, {}, 0.0
+    for critic, (critic_loss, estimate, pos, neg) in terms.items():
+        loss = loss + (weights or {}).get(critic, 1.0) * critic_loss
+        bound = tf.reduce_mean(estimate)
+        diags[f"bound_{critic}"] = bound
+        diags[f"pos_{critic}"] = pos
+        diags[f"neg_{critic}"] = neg
+        mi = mi + bound
+    diags["mi"] = mi
+    return loss, diags
+
+
+def compute_objective(scores, estimators, weights=None):
+    """:func:`combine` of the critics' bounds on scores.
 
     Args:
       scores: {"xz": (pos, neg), "xa": (pos, neg)} for the active critics, each [B, Q].
       estimators: {critic: estimator name} for the same critics.
+      weights: {critic: weight} (default 1 each).
     Returns:
-      (loss [B] per image, diagnostics dict of scalars): ``bound_<c>`` (nats), ``pos_<c>`` and
-      ``neg_<c>`` (mean critic scores) per critic, and ``mi`` (the sum of the bounds).
+      (loss [B] per image, diagnostics dict of scalars), as :func:`combine`.
     """
-    loss, diags, mi = 0.0, {}, 0.0
-    for critic, (pos, neg) in scores.items():
-        critic_loss, estimate = ESTIMATORS[estimators[critic]](pos, neg)
-        loss = loss + critic_loss
-        bound = tf.reduce_mean(estimate)
-        diags[f"bound_{critic}"] = bound
-        diags[f"pos_{critic}"] = tf.reduce_mean(pos)
-        diags[f"neg_{critic}"] = tf.reduce_mean(neg)
-        mi = mi + bound
-    diags["mi"] = mi
-    return loss, diags
+    return combine({c: critic_term(estimators[c], *scores[c]) for c in scores}, weights)
+

@@ -129,7 +129,7 @@ def _callbacks(cfg, data, writer, manager, total_steps, start):
            "checkpointer": cb.Checkpointer(manager, cfg.checkpoint_every),
            "surrogate": cb.SurrogateProbe(writer, data.train_images[:n_sur], data.train_labels[:n_sur],
                                           data.num_classes, cfg.surrogate_every, seed=cfg.seed),
-           "collapse": cb.CollapseWatch(writer, cfg.num_relations, every=cfg.log_every),
+           "collapse": cb.CollapseWatch(writer, every=cfg.log_every),
            "stop": cb.StopAtStep(total_steps)}
     if cfg.verbose:
         cbs["progress"] = cb.Progress(total_steps, start)

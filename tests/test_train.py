@@ -63,11 +63,15 @@ def test_tensorboard_tags_at_increasing_steps(tiny_run):
     events = helpers.read_scalars(os.path.join(tiny_run["workdir"], "tb"))
     for tag in ("train/loss", "train/bound_xz", "train/bound_xa", "train/mi", "train/pos_xz", "train/neg_xz",
                 "train/pos_xa", "train/neg_xa", "train/usage_0", "train/usage_1", "train/usage_entropy",
+                "train/edge_entropy", "train/prediction_entropy", "train/relation_info", "train/cross_view_mi",
                 "train/learning_rate", "perf/steps_per_s", "perf/images_per_s", "surrogate/train_accuracy"):
         assert tag in events, tag
         steps = [s for s, _ in events[tag]]
-        assert steps == sorted(set(steps)) and steps[0] >= 1, (tag, steps)
-    assert [s for s, _ in events["train/loss"]] == [1, 2, 3, 4]
+        assert steps == sorted(set(steps)) and steps[0] >= (0 if tag.startswith("train/") else 1), (tag, steps)
+    # the step-1 batch's values (computed before its update) are also the model's at step 0
+    assert [s for s, _ in events["train/loss"]] == [0, 1, 2, 3, 4]
+    assert events["train/loss"][0][1] == events["train/loss"][1][1]
+    assert "train/learning_rate" in events and events["train/learning_rate"][0][0] == 1
     assert [s for s, _ in events["surrogate/train_accuracy"]] == [2, 4]
     acc = [v for _, v in events["surrogate/train_accuracy"]]
     assert all(0.0 <= a <= 1.0 for a in acc)
@@ -131,7 +135,7 @@ def test_resume_continues_from_checkpoint(tmp_path):
     assert second["step"] == 5
     events = helpers.read_scalars(os.path.join(str(tmp_path), "tb"))
     steps = [s for s, _ in events["train/loss"]]
-    assert steps == [1, 2, 3, 4, 5]  # resumed at 3, not at 1
+    assert steps == [0, 1, 2, 3, 4, 5]  # resumed at 3, not at 1 (and step 0 written once)
     ckpts = tf.train.get_checkpoint_state(os.path.join(str(tmp_path), "checkpoints")).all_model_checkpoint_paths
     assert ckpts[-1].endswith("ckpt-5")
     # rerunning a finished run trains nothing and exports nothing new
