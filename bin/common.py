@@ -5,7 +5,6 @@ Flags live here and in the bin/ scripts only; the hsl_tf library receives plain 
 
 import logging
 import os
-import shlex
 import sys
 import warnings
 
@@ -23,6 +22,7 @@ PROG = os.path.basename(sys.argv[0])
 
 
 from hsl_tf.errors import as_flags  # noqa: E402
+from hsl_tf.flagfiles import expand_flagfiles  # noqa: E402,F401  (used by the bin/ scripts)
 from hsl_tf.host import quiet_native_stderr  # noqa: E402,F401  (used by the bin/ scripts)
 
 
@@ -60,42 +60,6 @@ def init_tensorflow():
         import tensorflow as tf
 
         tf.config.list_logical_devices()
-
-
-def expand_flagfiles(argv, _depth=0):
-    """Expands ``--flagfile=F`` arguments recursively before absl sees them.
-
-    A nested flagfile path is resolved relative to the file that names it first, then to the
-    current directory, so configs work from any working directory. ``#`` starts a comment.
-    """
-    from hsl_tf.errors import UserError
-
-    out = []
-    for arg in argv:
-        if arg.startswith("--flagfile=") or arg.startswith("-flagfile="):
-            path = arg.split("=", 1)[1]
-            if not os.path.isfile(path):
-                raise UserError(f"--flagfile={path}: no such file")
-            if _depth > 10:
-                raise UserError(f"--flagfile={path}: flagfiles nest too deep (a cycle?)")
-            base = os.path.dirname(os.path.abspath(path))
-            lines = []
-            with open(path) as f:
-                for line in f:
-                    line = line.strip()
-                    if not line or line.startswith("#"):
-                        continue
-                    if line.startswith("--flagfile="):
-                        nested = line.split("=", 1)[1]
-                        candidate = os.path.join(base, nested)
-                        if not os.path.isfile(candidate):
-                            candidate = os.path.join(base, os.path.basename(nested))
-                        line = "--flagfile=" + (candidate if os.path.isfile(candidate) else nested)
-                    lines.extend(shlex.split(line))
-            out.extend(expand_flagfiles(lines, _depth + 1))
-        else:
-            out.append(arg)
-    return out
 
 
 class _FlagsFormatter(logging.Formatter):

@@ -190,8 +190,14 @@ class TrainConfig(ModelConfig, DataConfig, StepConfig, Stage):
         """The options that decide what this run computes: :meth:`options` without the fields of a
         critic it does not train (``relevant_fields``) and without those that only say where and how
         often to write (``NOT_IDENTITY``). Two runs with the same identity are the same run."""
-        return {f.name: getattr(self, f.name) for f in relevant_fields(type(self), self.critics())
-                if f.name not in NOT_IDENTITY}
+        out = {f.name: getattr(self, f.name) for f in relevant_fields(type(self), self.critics())
+               if f.name not in NOT_IDENTITY}
+        if self.objective == "bce":  # the baseline always trains T_β with its focal loss
+            out.pop("estimator_xz", None)
+        return out
+
+
+PROBE_FEATURES = ("z", "relations")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -200,6 +206,9 @@ class ProbeConfig(DataConfig, Stage):
 
     encoder: str | None = option(None, "An exported encoder (version dir, or base dir: newest version), "
                                  "or random:conv4 / random:resnet8 (the RANDOM baseline).")
+    features: str = option("z", "What the classifier reads: z (the entities, Table 1) or relations (the "
+                           "export's `relations` signature, S·S·K edge probabilities: what the structure "
+                           "branch knows about the image).", choices=PROBE_FEATURES)
     epochs: int = option(100, "Epochs of the linear classifier (the paper: 100).", low=1)
     batch_size: int = option(64, "Batch size of the linear classifier.", low=1)
     learning_rate: float = option(1e-3, "Adam learning rate of the linear classifier.", above=0)

@@ -107,15 +107,17 @@ class EncoderHandle:
     """A frozen encoder for the probe and interpretation stages.
 
     Attributes: ``name`` (path or ``random:<backbone>``), ``image_size`` (H, W), ``config`` (dict),
-    ``num_entities``, ``entity_dim``; methods ``embed(uint8 images) → z [N,S,D]`` and
+    ``num_entities``, ``entity_dim``; methods ``embed(uint8 images) → z [N,S,D]``,
+    ``relations(uint8 images) → [N,S,S,K]`` (the deterministic relation probabilities) and
     ``embed_pixels(float pixels in [0,255]) → z`` (differentiable); ``variables``;
     ``slot_attention(uint8 images) → [N, S, h, w]`` for a slots encoder, else None;
     ``train_dataset``, the dataset an export was trained on (None for a random encoder).
     """
 
     def __init__(self, name, image_size, config, embed, embed_pixels, variables, trackable, slot_attention=None,
-                 train_dataset=None):
+                 train_dataset=None, relations=None):
         self.name, self.image_size, self.config = name, tuple(image_size), config
+        self.relations = relations
         self.train_dataset = train_dataset
         self.num_entities, self.entity_dim = config["num_entities"], config["entity_dim"]
         self.embed, self.embed_pixels = embed, embed_pixels
@@ -164,8 +166,9 @@ def load_encoder(spec, *, seed=0, image_size=(32, 32), mean=(0.5, 0.5, 0.5), std
         model = HSLModel(config)
         model.build_all(image_size)
         call = tf.function(lambda x: model(model.normalize(x), training=False))
+        relations = tf.function(lambda x: model.relation_probabilities(model.normalize(x)))
         return EncoderHandle(spec, image_size, _config_dict(config), call, call,
-                             model.variables, model)
+                             model.variables, model, relations=relations)
     path = resolve_version_dir(spec, field)
     meta_path = os.path.join(path, META_FILE)
     if not os.path.isfile(meta_path):
@@ -183,6 +186,7 @@ def load_encoder(spec, *, seed=0, image_size=(32, 32), mean=(0.5, 0.5, 0.5), std
     attention = None
     if hasattr(loaded, "slot_attention"):  # exports of slots encoders
         attention = lambda images: loaded.slot_attention(images)["attention"]  # noqa: E731
+    relations = lambda images: loaded.relations(images)["relations"]  # noqa: E731
     return EncoderHandle(spec, meta["image_size"], meta["config"], embed, embed_pixels,
                          list(loaded.variables), loaded, slot_attention=attention,
-                         train_dataset=meta.get("dataset"))
+                         train_dataset=meta.get("dataset"), relations=relations)

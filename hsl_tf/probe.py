@@ -22,17 +22,19 @@ from hsl_tf.rundir import prepare_workdir, resolve_version_dir, write_json
 
 
 class Classifier:
-    """Frozen encoder + linear head. No random ops: identical requests give identical answers."""
+    """Frozen encoder + linear head on its ``features`` (z, or the relations). No random ops:
+    identical requests give identical answers."""
 
-    def __init__(self, encoder, head, image_size):
+    def __init__(self, encoder, head, image_size, features="z"):
         self.encoder, self.head = encoder, head
+        self.features = encoder.embed if features == "z" else encoder.relations
         h, w = image_size
         self.signature = tf.TensorSpec([None, h, w, 3], tf.uint8, name="images")
         self.serve = tf.function(self._serve, input_signature=[self.signature])
 
     def _serve(self, images):
-        z = self.encoder.embed(images)  # [N, S, D]
-        logits = self.head(tf.reshape(z, [tf.shape(z)[0], -1]))  # [N, C]
+        f = self.features(images)  # [N, S, D] or [N, S, S, K]
+        logits = self.head(tf.reshape(f, [tf.shape(f)[0], -1]))  # [N, C]
         return {"probabilities": tf.nn.softmax(logits, axis=-1),
                 "classes": tf.argmax(logits, axis=-1, output_type=tf.int64)}
 
@@ -82,8 +84,9 @@ def run_probe(cfg: ProbeConfig, log=None):
     data, encoder = _load(cfg)
     if cfg.verbose and log is not None:
         log(f"Features of {len(data.train_images)} train and {len(data.test_images)} test images from {encoder.name}")
-    train_x = linear.extract_features(encoder.embed, data.train_images)  # [n, S·D]
-    test_x = linear.extract_features(encoder.embed, data.test_images)
+    features = encoder.embed if cfg.features == "z" else encoder.relations
+    train_x = linear.extract_features(features, data.train_images)  # [n, S·D] or [n, S·S·K]
+    test_x = linear.extract_features(features, data.test_images)
     t_feat = time.time() - t0
 
     writer = tf.summary.create_file_writer(os.path.join(cfg.workdir, "tb"))
@@ -105,12 +108,14 @@ def run_probe(cfg: ProbeConfig, log=None):
     results = {
         "stage": "probe", "train_accuracy": trainer.accuracy(train_x, data.train_labels),
         "test_accuracy": trainer.accuracy(test_x, data.test_labels), "dataset": cfg.dataset,
-        "encoder": cfg.encoder, "seed": cfg.seed, "epochs": cfg.epochs, **encoder.describe(),
+        "encoder": cfg.encoder, "seed": cfg.seed, "epochs": cfg.epochs, "features": cfg.features,
+        **encoder.describe(),
         "num_classes": data.num_classes, "feature_seconds": round(t_feat, 2),
     }
-    classifier = Classifier(encoder, trainer.layer, data.image_size)
+    classifier = Classifier(encoder, trainer.layer, data.image_size, cfg.features)
     results["export"] = export_classifier(classifier, os.path.join(cfg.workdir, "export", "classifier"), dict(
         kind="classifier", image_size=list(data.image_size), num_classes=data.num_classes, encoder=cfg.encoder,
+        features=cfg.features,
         class_names=list(data.class_names)))
     results["seconds"] = round(time.time() - t0, 2)
     results.update(origin)

@@ -151,6 +151,31 @@ def read_scalars(tb_dir, every_write=False, damaged=None):
     for (tag, step), (_, _, value) in latest.items():
         out[tag].append((step, value))
     return {tag: sorted(v) for tag, v in sorted(out.items())}
+
+
+def write_scalars_csv(scalars, path):
+    """``{tag: [(step, value)]}`` as ``tag, step, value`` rows (what bin/sweep keeps of tb/), atomically."""
+    import csv
+
+    with atomic_open(path, newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["tag", "step", "value"])
+        for tag, series in scalars.items():
+            for step, value in series:
+                w.writerow([tag, step, repr(float(value))])
+
+
+def read_scalars_csv(path):
+    """``{tag: [(step, value), ...]}`` from a ``scalars.csv``, sorted by step."""
+    import csv
+
+    out = collections.defaultdict(list)
+    with open(path, newline="") as f:
+        for row in csv.DictReader(f):
+            out[row["tag"]].append((int(row["step"]), float(row["value"])))
+    return {tag: sorted(v) for tag, v in sorted(out.items())}
+
+
 def write_npz(path, **arrays):
     """``np.savez_compressed(path, **arrays)``, atomically."""
     import numpy as np

@@ -4,65 +4,102 @@ A cell is ``<row>-s<seed>``. Its run directory ``ROOT/<cell>/`` holds everything
 exports, TensorBoard); its records ``RESULTS/<cell>/`` hold only what the repository keeps:
 
     flags.json, results.json        the training run (absent for ``random``)
-    probe/results.json              the linear probe
+    probe/results.json              the linear probe of the encoder (z)
+    probe-relations/results.json    the linear probe of the relations (rows with a structure branch)
     scalars.csv                     every TensorBoard scalar of the training run (tag, step, value)
+    resume/                         while unfinished: the carry (:mod:`hsl_tf.carry`)
 
-A cell whose ``RESULTS/<cell>/probe/results.json`` exists is finished and skipped. An unfinished
-cell resumes: ``bin/train`` continues from its last checkpoint, and a probe already written in
-the run directory is reused. Each stage is its own ``bin/`` process, as a user would run it.
+A cell is finished when its probes are kept. It is skipped only if its recorded options are the
+planned ones (:func:`check_records`); a record that differs stops the sweep with a one-line error
+naming the cell and the option. An unfinished cell resumes: from its run directory's last
+checkpoint, else from its carry. Each stage is its own ``bin/`` process, as a user would run it.
 """
 
-import csv
 import dataclasses
+import json
 import os
-import shutil
 import subprocess
 import sys
 import time
 
+from hsl_tf import carry, rundir
+from hsl_tf.config import ProbeConfig, TrainConfig
 from hsl_tf.errors import ConfigError, UserError
-from hsl_tf.rundir import atomic_open, read_scalars
+from hsl_tf.fields import parse_overrides
+from hsl_tf.flagfiles import expand_flagfiles
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIGS = os.path.join(REPO, "configs")
-# Row → extra bin/train flags on top of the protocol's flagfile (None: no training, a random encoder).
-# The paper's rows pin the paper's formulation (configs/paper.flags), so that they keep their
-# meaning when bin/train's defaults move; "xza" is I(X,Z,A) with bin/train's defaults.
-_PAPER_FLAGS = "--flagfile=" + os.path.join(CONFIGS, "paper.flags")
+PAPER = "--flagfile=" + os.path.join(CONFIGS, "paper.flags")
+SUPERVISED = "--flagfile=" + os.path.join(CONFIGS, "supervised.flags")
+
+
+@dataclasses.dataclass(frozen=True)
+class Row:
+    """A row of Table 1: its label, its ``bin/train`` flags on top of the protocol (None: a random
+    encoder, probe only), and the paper's row it stands for (a key of :data:`PAPER_TABLE1`)."""
+
+    label: str
+    flags: tuple | None
+    paper: str | None = None
+    legacy: bool = False  # a row of earlier defaults, kept with the records it has (no relation probe)
+
+    @property
+    def structure(self):
+        """Whether the row's relations get a probe of their own: rows that train the structure
+        branch, and the random encoder (the relation probe's floor)."""
+        if self.legacy:
+            return False
+        if self.flags is None:
+            return True
+        objective = [f.split("=", 1)[1] for f in self.flags if f.startswith("--objective=")]
+        return bool(objective) and objective[-1] in ("xa", "xza")
+
+
+# The paper's Table 1 (CIFAR-10 linear probe, %): Conv-4 and ResNet-8.
+PAPER_TABLE1 = {"supervised": (78.7, 86.0), "random": (33.2, 36.8), "xz": (54.2, 56.9), "xa": (55.9, 60.0),
+                "xza": (56.3, 59.5)}
+
 ROWS = {
-    "supervised": ["--flagfile=" + os.path.join(CONFIGS, "supervised.flags")],
-    "random": None,
-    "bce": ["--objective=bce"],
-    "xz": ["--objective=xz", _PAPER_FLAGS],
-    "xa": ["--objective=xa", _PAPER_FLAGS],
-    "xza_paper": ["--objective=xza", _PAPER_FLAGS],
-    "xza": ["--objective=xza"],
+    "supervised": Row("SUPERVISED", (SUPERVISED,), "supervised"),
+    "random": Row("RANDOM", None, "random"),
+    "bce": Row("I(X,Z)*: P&S's focal loss on T_β", ("--objective=bce",), "xz"),
+    "xz_paper": Row("I(X,Z), NWJ", ("--objective=xz", PAPER)),
+    "xa_paper": Row("I(X,A), NWJ (the paper's)", ("--objective=xa", PAPER), "xa"),
+    "xza_paper": Row("I(X,Z,A), NWJ (the paper's)", ("--objective=xza", PAPER), "xza"),
+    "xz_infonce": Row("I(X,Z), InfoNCE (control of xza)", ("--objective=xz",)),
+    "xa": Row("I(X,A), defaults", ("--objective=xa",)),
+    "xza": Row("I(X,Z,A), defaults", ("--objective=xza",)),
+    "xza_focal": Row("I(X,Z)* + λ·I(X,A) (control: bce)", ("--objective=xza", "--estimator_xz=focal",
+                                                          "--structure_weight=0.1")),
+    # Rows of earlier defaults, kept with their records: without the MPNN's batch norm.
+    "xza_v1": Row("I(X,Z,A), InfoNCE, MPNN without norm", ("--objective=xza", "--nompnn_norm"), legacy=True),
+    "xa_paper_v1": Row("I(X,A), NWJ, MPNN without norm", ("--objective=xa", PAPER, "--nompnn_norm"), legacy=True),
+    "xza_paper_v1": Row("I(X,Z,A), NWJ, MPNN without norm", ("--objective=xza", PAPER, "--nompnn_norm"),
+                        legacy=True),
 }
-# Issue 12's screen: one hypothesis of why the structured objective hurts per variant (bin/screen).
-_PAPER = [_PAPER_FLAGS]
-SCREEN = {
-    "bce": ["--objective=bce"],
-    "xza_paper": ["--objective=xza"] + _PAPER,
-    "xa_paper": ["--objective=xa"] + _PAPER,
-    "xza_infonce": ["--objective=xza"] + _PAPER + ["--estimator_xz=infonce", "--estimator_xa=infonce"],
-    "xza_offset": ["--objective=xza"] + _PAPER + ["--critic_offset"],
-    "xza_usage_prior": ["--objective=xza"] + _PAPER + ["--relation_prior=usage"],
-    "xza_kl_prior": ["--objective=xza"] + _PAPER + ["--relation_prior=kl"],
-    "xza_tau1": ["--objective=xza"] + _PAPER + ["--temperature=1.0"],
-    "xza_hard": ["--objective=xza"] + _PAPER + ["--hard_relations"],
-    "xza_nri_mpnn": ["--objective=xza"] + _PAPER + ["--mpnn_norm", "--mpnn_aggregation=mean", "--standardize_z"],
-    "xza_infonce_nri": ["--objective=xza"] + _PAPER + ["--estimator_xz=infonce", "--estimator_xa=infonce",
-                                                       "--mpnn_norm", "--mpnn_aggregation=mean", "--standardize_z"],
-    # the defaults (InfoNCE on both critics) with the usage prior: keeps the structure branch alive in the
-    # seeds where it collapses within the first 50 steps (seeds 1 and 2 of the grid)
-    "xza_infonce_usage": ["--objective=xza"] + _PAPER + ["--estimator_xz=infonce", "--estimator_xa=infonce",
-                                                         "--relation_prior=usage"],
-    "xza_focal": ["--objective=xza"] + _PAPER + ["--estimator_xz=focal"],
-    "xza_focal_offset_usage": ["--objective=xza"] + _PAPER + ["--estimator_xz=focal", "--critic_offset",
-                                                              "--relation_prior=usage"],
+TABLE_ROWS = ("supervised", "random", "bce", "xz_paper", "xa_paper", "xza_paper", "xz_infonce", "xa", "xza",
+              "xza_focal")
+
+# Options of the structure branch measured for the defaults (the 300-step check and the 10-epoch
+# selection, seeds 3–7): I(X,Z,A) with the defaults plus one option each.
+_XZA = ("--objective=xza",)
+VARIANTS = {
+    "sel_v1": _XZA + ("--nompnn_norm",),
+    "sel_norm": _XZA,
+    "sel_anneal": _XZA + ("--temperature_start=2.0",),
+    "sel_info": _XZA + ("--relation_prior=info", "--prior_weight=0.1"),
+    "sel_iic": _XZA + ("--estimator_xa=iic",),
+    "sel_cosine": _XZA + ("--structure_critic=cosine",),
+    "sel_grad05": _XZA + ("--structure_grad=0.5",),
+    "sel_w05": _XZA + ("--structure_weight=0.5",),
+    "sel_focal": _XZA + ("--estimator_xz=focal",),
+    "sel_focal_w01": _XZA + ("--estimator_xz=focal", "--structure_weight=0.1"),
+    "sel_focal_w003": _XZA + ("--estimator_xz=focal", "--structure_weight=0.03"),
 }
 DATA_FLAGS = ("dataset", "data_dir", "download", "image_size", "train_examples", "test_examples", "skip_corrupt")
 RECORD_FILES = ("flags.json", "results.json")
+PROBES = {"z": "probe", "relations": "probe-relations"}  # probe features → directory
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,30 +108,33 @@ class Cell:
 
     row: str
     seed: int
-    extra: tuple = ()
+    extra: tuple | None = ()
+    probes: tuple = ("z",)
 
     @property
     def name(self):
         return f"{self.row}-s{self.seed}"
 
 
-def plan(rows, seeds, epochs=None):
+def plan(rows, seeds, epochs=None, max_steps=None, probe=True):
     """Cells in grid order (seed-major, so that every row gets seed 0 first).
 
-    ``rows`` name Table 1 rows (ROWS) or screening variants (SCREEN); ``epochs`` overrides the
-    protocol's training epochs (the screen's short runs).
+    ``rows`` name Table 1 rows (:data:`ROWS`) or measured options (:data:`VARIANTS`); ``epochs`` and
+    ``max_steps`` override the protocol's; ``probe=False``: training only (the 300-step check).
     """
-    known = {**SCREEN, **ROWS}
+    known = {**{k: v.flags for k, v in ROWS.items()}, **VARIANTS}
     unknown = [r for r in rows if r not in known]
     if unknown:
         raise ConfigError("rows", ",".join(rows), f"unknown row(s) {', '.join(unknown)}; choose from "
                           f"{', '.join(known)}")
-    more = (f"--epochs={epochs}",) if epochs else ()
-    return [Cell(r, s, None if known[r] is None else tuple(known[r]) + more) for s in seeds for r in rows]
-
-
-def is_done(cell, results):
-    return os.path.isfile(os.path.join(results, cell.name, "probe", "results.json"))
+    more = ((f"--epochs={epochs}",) if epochs else ()) + ((f"--max_steps={max_steps}",) if max_steps else ())
+    cells = []
+    for s in seeds:
+        for r in rows:
+            structure = ROWS[r].structure if r in ROWS else True
+            probes = (("z", "relations") if structure else ("z",)) if probe else ()
+            cells.append(Cell(r, s, None if known[r] is None else tuple(known[r]) + more, probes))
+    return cells
 
 
 def _flag_value(args, name, default=None):
@@ -111,61 +151,144 @@ def train_command(cell, protocol_args, root):
             + [f"--seed={cell.seed}", f"--workdir={os.path.join(root, cell.name)}", "--verbose=0"])
 
 
-def probe_command(cell, protocol_args, root, probe_epochs):
+def probe_command(cell, protocol_args, root, probe_epochs, features="z"):
     run = os.path.join(root, cell.name)
     data = [a for a in protocol_args if a[2:].partition("=")[0] in DATA_FLAGS]
     encoder = (f"random:{_flag_value(protocol_args, 'backbone', 'conv4')}" if cell.extra is None
                else os.path.join(run, "export", "encoder"))
     return ([os.path.join(REPO, "bin", "probe"), f"--encoder={encoder}", f"--seed={cell.seed}",
-             f"--epochs={probe_epochs}", f"--workdir={os.path.join(run, 'probe')}", "--verbose=0"] + data)
+             f"--epochs={probe_epochs}", f"--features={features}", f"--workdir={os.path.join(run, PROBES[features])}",
+             "--verbose=0"] + data)
 
 
-def write_scalars_csv(logdir, path):
-    """Every scalar of the run's TensorBoard events as ``tag, step, value`` rows."""
-    with atomic_open(path, newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["tag", "step", "value"])
-        for tag, series in read_scalars(logdir).items():
-            for step, value in series:
-                w.writerow([tag, step, repr(float(value))])
+def planned_config(cell, protocol_args, root):
+    """The TrainConfig the cell's ``bin/train`` command builds (flagfiles expanded, flags parsed)."""
+    args = expand_flagfiles(train_command(cell, protocol_args, root)[1:])
+    return TrainConfig(**parse_overrides(TrainConfig, args, "flagfile"))
+
+
+def _same(a, b):
+    if isinstance(a, (list, tuple)) or isinstance(b, (list, tuple)):
+        return list(a or ()) == list(b or ())
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool):
+        return float(a) == float(b)
+    return a == b
+
+
+def check_records(cell, protocol_args, root, results, probe_epochs):
+    """Whether ``cell`` is finished in ``results`` with the planned options.
+
+    Returns False when its probes are not all kept. Raises UserError (one line: the cell, the
+    option, the recorded and the planned value) when a kept record differs from the plan: a
+    training option of the run's identity (:meth:`TrainConfig.identity`; a field a record
+    predates reads as its default), or the probe's dataset, seed or epochs.
+    """
+    dest = os.path.join(results, cell.name)
+    probe_paths = [os.path.join(dest, PROBES[f], "results.json") for f in cell.probes]
+    if not all(os.path.isfile(p) for p in probe_paths) or (not cell.probes and not os.path.isfile(
+            os.path.join(dest, "results.json"))):
+        return False
+
+    def differ(path, name, got, want):
+        raise UserError(f"{cell.name}: {path} records --{name}={got} but the plan has --{name}={want}; "
+                        f"move the records away or plan the same flags")
+
+    if cell.extra is not None:
+        path = os.path.join(dest, "flags.json")
+        recorded = _read(path)
+        planned = planned_config(cell, protocol_args, root)
+        defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
+        for name, want in planned.identity().items():
+            got = recorded.get(name, defaults[name])
+            if not _same(got, want):
+                differ(path, name, got, want)
+    data = {k: v for k, v in parse_overrides(ProbeConfig, [a for a in protocol_args
+                                                            if a[2:].partition("=")[0] in DATA_FLAGS], "flagfile").items()}
+    for path in probe_paths:
+        record = _read(path)
+        for name, want in (("seed", cell.seed), ("epochs", probe_epochs), ("dataset", data.get("dataset", "shapes"))):
+            if name in record and not _same(record[name], want):
+                differ(path, name, record[name], want)
+    return True
+
+
+def _read(path):
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError) as err:
+        raise UserError(f"{path}: cannot read the record ({err})") from None
 
 
 def keep_records(cell, root, results):
-    """Copies the cell's small records from its run directory into ``results/<cell>/``."""
+    """Copies the cell's small records from its run directory into ``results/<cell>/`` and drops
+    its carry."""
+    import shutil
+
     run, dest = os.path.join(root, cell.name), os.path.join(results, cell.name)
-    os.makedirs(os.path.join(dest, "probe"), exist_ok=True)
+    os.makedirs(dest, exist_ok=True)
     for name in RECORD_FILES:
         if os.path.isfile(os.path.join(run, name)):
             shutil.copyfile(os.path.join(run, name), os.path.join(dest, name))
     if os.path.isdir(os.path.join(run, "tb")):
-        write_scalars_csv(os.path.join(run, "tb"), os.path.join(dest, "scalars.csv"))
-    # the probe's record last: its presence marks the cell finished
-    shutil.copyfile(os.path.join(run, "probe", "results.json"), os.path.join(dest, "probe", "results.json"))
+        rundir.write_scalars_csv(carry.merged_scalars(run, results, cell.name), os.path.join(dest, "scalars.csv"))
+    # the probes' records last: their presence marks the cell finished
+    for features in cell.probes:
+        os.makedirs(os.path.join(dest, PROBES[features]), exist_ok=True)
+        shutil.copyfile(os.path.join(run, PROBES[features], "results.json"),
+                        os.path.join(dest, PROBES[features], "results.json"))
+    carry.drop(results, cell.name)
 
 
-def _run(cmd, log):
+def _run(cmd, log, during=None, every=60.0):
+    """Runs ``cmd`` with its output appended to ``log``; ``during()`` is called every ``every`` s."""
     with open(log, "a") as f:
         f.write("$ " + " ".join(cmd) + "\n")
         f.flush()
-        proc = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT)
-    if proc.returncode:
-        raise UserError(f"{os.path.basename(cmd[0])} failed (exit {proc.returncode}); see {log}")
+        proc = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT)
+        while True:
+            try:
+                code = proc.wait(timeout=every)
+                break
+            except subprocess.TimeoutExpired:
+                if during is not None:
+                    during()
+    if code:
+        raise UserError(f"{os.path.basename(cmd[0])} failed (exit {code}); see {log}")
 
 
-def run_cell(cell, protocol_args, root, results, probe_epochs=100):
-    """Trains (resuming) and probes one cell, then keeps its records. Returns its probe accuracy."""
-    import json
-
+def run_cell(cell, protocol_args, root, results, probe_epochs=100, log=print, carry_every=60.0):
+    """Trains (resuming) and probes one cell, then keeps its records. Returns its probe accuracy
+    (None without a probe). While it trains, its carry follows the latest checkpoint."""
     run = os.path.join(root, cell.name)
     os.makedirs(run, exist_ok=True)
-    log = os.path.join(run, "sweep.log")
+    logfile = os.path.join(run, "sweep.log")
     if cell.extra is not None:
-        _run(train_command(cell, protocol_args, root), log)
-    if not os.path.isfile(os.path.join(run, "probe", "results.json")):
-        _run(probe_command(cell, protocol_args, root, probe_epochs), log)
+        restored = carry.restore(run, results, cell.name)
+        if restored is not None:
+            log(f"{cell.name}: resuming from its carry at step {restored}")
+        _run(train_command(cell, protocol_args, root), logfile, during=lambda: carry.save(run, results, cell.name),
+             every=carry_every)
+    for features in cell.probes:
+        if not os.path.isfile(os.path.join(run, PROBES[features], "results.json")):
+            _run(probe_command(cell, protocol_args, root, probe_epochs, features), logfile)
     keep_records(cell, root, results)
-    with open(os.path.join(run, "probe", "results.json")) as f:
-        return json.load(f)["test_accuracy"]
+    if "z" not in cell.probes:
+        return None
+    return _read(os.path.join(run, PROBES["z"], "results.json"))["test_accuracy"]
+
+
+def save_carries(cells, protocol_args, root, results, probe_epochs=100):
+    """Refreshes the carry of every unfinished cell from its run directory (a run started by an
+    earlier sweep, or by hand with the cell's command). Returns {cell name: carried step}."""
+    out = {}
+    for cell in cells:
+        if cell.extra is None or check_records(cell, protocol_args, root, results, probe_epochs):
+            continue
+        step = carry.save(os.path.join(root, cell.name), results, cell.name)
+        if step is not None:
+            out[cell.name] = step
+    return out
 
 
 def _duration(seconds):
@@ -175,18 +298,19 @@ def _duration(seconds):
 
 def run_grid(cells, protocol_args, root, results, probe_epochs=100, log=print, max_cells=0):
     """Runs the unfinished cells in order (at most ``max_cells`` of them, 0: all); ``log`` gets
-    one progress line per cell with the ETA of the whole grid."""
-    todo = [c for c in cells if not is_done(c, results)]
+    one progress line per cell with the ETA of the whole grid. Finished cells must match the
+    plan (:func:`check_records`) before anything runs."""
+    todo = [c for c in cells if not check_records(c, protocol_args, root, results, probe_epochs)]
     log(f"sweep: {len(cells)} cells, {len(cells) - len(todo)} already in {results}, {len(todo)} to run")
     remaining = len(todo)
     todo = todo[:max_cells] if max_cells else todo
     spent = []
     for i, cell in enumerate(todo, 1):
         t0 = time.time()
-        acc = run_cell(cell, protocol_args, root, results, probe_epochs)
+        acc = run_cell(cell, protocol_args, root, results, probe_epochs, log=log)
         spent.append(time.time() - t0)
         eta = sum(spent) / len(spent) * (remaining - i)
-        log(f"[{i}/{remaining}] {cell.name}: probe test accuracy {100 * acc:.1f} % in {_duration(spent[-1])}; "
-            f"ETA for the grid {_duration(eta)}")
+        what = f"probe test accuracy {100 * acc:.1f} %" if acc is not None else "trained"
+        log(f"[{i}/{remaining}] {cell.name}: {what} in {_duration(spent[-1])}; ETA for the grid {_duration(eta)}")
         sys.stdout.flush()
     return todo

@@ -20,13 +20,7 @@ SURROGATE_TAG = "surrogate/train_accuracy"
 FIG3_EXCLUDED = ("supervised",)  # methods kept in surrogate.csv but not drawn in Fig. 3
 
 
-def read_scalars_csv(path):
-    """``{tag: [(step, value), ...]}`` from a run's ``scalars.csv`` (what bin/sweep keeps of tb/)."""
-    out = collections.defaultdict(list)
-    with open(path, newline="") as f:
-        for row in csv.DictReader(f):
-            out[row["tag"]].append((int(row["step"]), float(row["value"])))
-    return {tag: sorted(v) for tag, v in sorted(out.items())}
+read_scalars_csv = rundir.read_scalars_csv  # the kept scalars.csv of a run (tests read it from here too)
 
 
 def run_scalars(run_dir):
