@@ -111,13 +111,26 @@ def _schedule(cfg, data, replicas):
     return steps_per_epoch, (min(total_steps, cfg.max_steps) if cfg.max_steps else total_steps)
 
 
-def _restore(cfg, model, chief):
-    """The checkpoint manager (a temporary directory on non-chief workers), restored to the latest."""
+def _restore(cfg, model, chief, say=lambda message: None):
+    """The checkpoint manager (a temporary directory on non-chief workers), restored to the latest.
+
+    The checkpoint holds the model, the optimizer and, as ``state``, every non-trainable model
+    variable by position: Keras 3 layers kept in Python lists (the encoders' conv and BN layers)
+    are not checkpoint dependencies of the model, so their BN moving statistics would otherwise be
+    lost on resume (their weights come back through the optimizer). A checkpoint written before
+    ``state`` existed restores without it, with a warning.
+    """
     ckpt_dir = os.path.join(cfg.workdir, "checkpoints") if chief else tempfile.mkdtemp(prefix="hsl-ckpt-")
-    manager = tf.train.CheckpointManager(tf.train.Checkpoint(model=model, optimizer=model.optimizer),
-                                         ckpt_dir, max_to_keep=3)
+    checkpoint = tf.train.Checkpoint(model=model, optimizer=model.optimizer, state=list(model.non_trainable_variables))
+    manager = tf.train.CheckpointManager(checkpoint, ckpt_dir, max_to_keep=3)
     if manager.latest_checkpoint:
-        manager.checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+        status = checkpoint.restore(manager.latest_checkpoint)
+        if any(name.startswith("state/") for name, _ in tf.train.list_variables(manager.latest_checkpoint)):
+            status.assert_existing_objects_matched()
+        else:
+            status.expect_partial()
+            say(f"warning: {manager.latest_checkpoint} predates the checkpointed BN statistics; the encoder's "
+                f"moving averages restart (they settle within ~50 steps)")
     return manager
 
 
@@ -210,7 +223,7 @@ def train(cfg: TrainConfig, strategy=None, log=None) -> Run:
     jit, execution = execution_path(cfg, strategy)
     say(host.describe(execution))
     model = build_model(cfg, data, strategy, jit, steps_per_epoch)
-    manager = _restore(cfg, model, chief)
+    manager = _restore(cfg, model, chief, say)
     start = cb.global_step(model)
     if chief:
         write_json(os.path.join(cfg.workdir, "flags.json"), {**cfg.options(), "execution": execution})

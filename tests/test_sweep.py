@@ -17,6 +17,11 @@ def test_plan_is_seed_major_and_rejects_unknown_rows():
     cells = sweep.plan(["random", "bce"], [0, 1], epochs=3)
     assert [c.name for c in cells] == ["random-s0", "bce-s0", "random-s1", "bce-s1"]
     assert cells[0].extra is None and cells[1].extra == ("--objective=bce", "--epochs=3")
+    # the relation probe: the structure rows and the random encoder, not the rows without relations
+    probes = {c.row: c.probes for c in sweep.plan(["random", "bce", "xza", "xa_paper", "xza_v1"], [0])}
+    assert probes == {"random": ("z", "relations"), "bce": ("z",), "xza": ("z", "relations"),
+                      "xa_paper": ("z", "relations"), "xza_v1": ("z",)}
+    assert all(c.probes == () for c in sweep.plan(["sel_iic"], [3], max_steps=300, probe=False))
     with pytest.raises(UserError, match="^rows=xyz: unknown row"):
         sweep.plan(["xyz"], [0])
 
@@ -26,6 +31,56 @@ def test_probe_command_uses_the_protocols_data_flags_and_backbone():
     cmd = sweep.probe_command(sweep.Cell("random", 1, None), protocol, "/r", 5)
     assert "--encoder=random:resnet8" in cmd and "--dataset=shapes" in cmd and "--train_examples=64" in cmd
     assert "--epochs=5" in cmd and "--epochs=2" not in cmd and "--seed=1" in cmd
+
+
+def _kept_cell(results, cell, flags, probe=None):
+    dest = os.path.join(results, cell.name)
+    os.makedirs(os.path.join(dest, "probe"), exist_ok=True)
+    with open(os.path.join(dest, "flags.json"), "w") as f:
+        json.dump(flags, f)
+    with open(os.path.join(dest, "probe", "results.json"), "w") as f:
+        json.dump(probe or {"seed": cell.seed, "epochs": 5, "dataset": "shapes", "test_accuracy": 0.5}, f)
+
+
+def test_finished_cells_must_match_the_plan(tmp_path):
+    """A kept record counts as done only with the planned options: a differing option stops the
+    sweep naming the cell and the flag; an option the record predates reads as its default, and an
+    option of a branch the cell does not train is not compared."""
+    protocol = ["--dataset=shapes", "--epochs=2"]
+    results, root = str(tmp_path / "results"), str(tmp_path / "runs")
+    cell, = sweep.plan(["bce"], [1])
+    planned = sweep.planned_config(cell, protocol, root).options()
+    assert not sweep.check_records(cell, protocol, root, results, 5)  # nothing kept yet
+    _kept_cell(results, cell, {**planned, "mpnn_norm": not planned["mpnn_norm"], "structure_weight": 3.0})
+    assert sweep.check_records(cell, protocol, root, results, 5)  # bce trains no structure branch
+    old = {k: v for k, v in planned.items() if k not in ("structure_grad", "temperature_start")}
+    _kept_cell(results, cell, old)
+    assert sweep.check_records(cell, protocol, root, results, 5)  # a record from before these options
+    _kept_cell(results, cell, {**planned, "dataset": "folder:/elsewhere"})
+    with pytest.raises(UserError, match=r"^bce-s1: .*flags.json records --dataset=folder:/elsewhere but the plan "
+                                        r"has --dataset=shapes"):
+        sweep.check_records(cell, protocol, root, results, 5)
+    _kept_cell(results, cell, planned, probe={"seed": 1, "epochs": 100, "dataset": "shapes"})
+    with pytest.raises(UserError, match=r"^bce-s1: .*probe/results.json records --epochs=100 but the plan has "
+                                        r"--epochs=5"):
+        sweep.check_records(cell, protocol, root, results, 5)
+    xza, = sweep.plan(["xza"], [1])
+    _kept_cell(results, xza, {**sweep.planned_config(xza, protocol, root).options(), "mpnn_norm": False})
+    os.makedirs(os.path.join(results, xza.name, "probe-relations"))
+    with open(os.path.join(results, xza.name, "probe-relations", "results.json"), "w") as f:
+        json.dump({"seed": 1, "epochs": 5, "dataset": "shapes"}, f)
+    with pytest.raises(UserError, match="--mpnn_norm=False but the plan has --mpnn_norm=True"):
+        sweep.check_records(xza, protocol, root, results, 5)
+
+
+def test_full_protocol_does_not_pass_for_the_cpu_records():
+    """The trap: the paper's protocol against the CPU protocol's kept records is refused, not skipped."""
+    res = subprocess.run([os.path.join(ROOT, "bin", "sweep"), "--flagfile=" + os.path.join(ROOT, "configs", "full.flags"),
+                          "--rows=bce", "--seeds=0", "--results=" + os.path.join(ROOT, "results", "cpu"), "--dry_run"],
+                         capture_output=True, text=True, timeout=120, cwd=ROOT)
+    lines = [l for l in res.stderr.splitlines() if l.strip()]
+    assert res.returncode == 2 and len(lines) == 1, res.stderr[-800:]
+    assert lines[0].startswith("sweep: error: bce-s0: ") and "records --" in lines[0]
 
 
 @pytest.mark.slow
@@ -38,7 +93,7 @@ def test_sweep_runs_keeps_records_and_skips_finished_cells(tmp_path):
     assert "[2/2] bce-s0: probe test accuracy" in res.stdout and "ETA" in res.stdout
     kept = tmp_path / "results" / "bce-s0"
     assert sorted(os.listdir(kept)) == ["flags.json", "probe", "results.json", "scalars.csv"]
-    assert sorted(os.listdir(tmp_path / "results" / "random-s0")) == ["probe"]
+    assert sorted(os.listdir(tmp_path / "results" / "random-s0")) == ["probe", "probe-relations"]
     probe = json.loads((kept / "probe" / "results.json").read_text())
     assert probe["method"] == "bce" and 0 <= probe["test_accuracy"] <= 1 and probe["git_commit"]
     # the CSV holds the same scalars as the events
