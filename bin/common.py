@@ -19,6 +19,10 @@ ONEDNN = host.configure_onednn()  # before TensorFlow is imported: oneDNN kernel
 
 FLAGS = flags.FLAGS
 PROG = os.path.basename(sys.argv[0])
+# HSL_PARSE_ONLY=1: parse the flags (flagfiles expanded, required flags checked) and exit 0, or 2 with
+# the one-line error; main() never runs and TensorFlow is never imported (tests/test_docs.py checks
+# the README's commands this way). Flag help then omits the choice lists, whose registries load TF.
+PARSE_ONLY = os.environ.get("HSL_PARSE_ONLY", "") not in ("", "0")
 
 
 from hsl_tf.errors import as_flags  # noqa: E402
@@ -37,7 +41,7 @@ def define_flags(cls, defaults=None, exclude=()):
                 continue
             default = (defaults or {}).get(f.name, f.default)
             kind = config.value_type(f)
-            choices = config.choices_of(f)
+            choices = None if PARSE_ONLY else config.choices_of(f)
             help_text = as_flags(f.metadata["help"]) + (f" One of: {', '.join(choices)}." if choices else "")
             define = {bool: flags.DEFINE_boolean, int: flags.DEFINE_integer, float: flags.DEFINE_float,
                       tuple: flags.DEFINE_list}.get(kind, flags.DEFINE_string)
@@ -88,6 +92,8 @@ def run(main):
     except flags.Error as err:
         print(f"{PROG}: error: {str(err).splitlines()[0]}", file=sys.stderr)
         sys.exit(2)
+    if PARSE_ONLY:
+        sys.exit(0)
     absl_logging.set_verbosity(absl_logging.ERROR)
     logging.getLogger("tensorflow").setLevel(logging.ERROR)  # e.g. retracing notes of in-process stages
     handler = logging.StreamHandler(sys.stderr)  # the library's warnings (hsl_tf.* loggers), one line each
