@@ -13,6 +13,7 @@ import tensorflow as tf
 import keras
 
 from hsl_tf import linear
+from hsl_tf.alive import DEAD_CROSS_VIEW_MI, DEAD_EDGE_ENTROPY, branch_dead  # noqa: F401
 
 
 def global_step(model):
@@ -71,17 +72,6 @@ class ScalarLogger(keras.callbacks.Callback):
 
     def on_train_end(self, logs=None):
         self.writer.flush()
-
-
-# When the structure branch counts as dead (fixed before the selection runs that use them): a graph
-# that is (almost) the same for every image, or relations that two views of an image do not share.
-DEAD_EDGE_ENTROPY = 0.05  # nats, mean over edges of H(batch-mean relation); log 2 = 0.693 at most for K = 2
-DEAD_CROSS_VIEW_MI = 0.001  # nats, mean over edges of the MI of two views' relations
-
-
-def branch_dead(edge_entropy, cross_view_mi):
-    """Whether relation measures (:mod:`hsl_tf.structure`) say the structure branch carries nothing."""
-    return edge_entropy < DEAD_EDGE_ENTROPY or cross_view_mi < DEAD_CROSS_VIEW_MI
 
 
 class CollapseWatch(keras.callbacks.Callback):

@@ -28,75 +28,8 @@ from hsl_tf.errors import ConfigError, UserError
 from hsl_tf.fields import parse_overrides
 from hsl_tf.flagfiles import expand_flagfiles
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-CONFIGS = os.path.join(REPO, "configs")
-PAPER = "--flagfile=" + os.path.join(CONFIGS, "paper.flags")
-SUPERVISED = "--flagfile=" + os.path.join(CONFIGS, "supervised.flags")
+from hsl_tf.rows import PAPER_TABLE1, REPO, ROWS, TABLE_ROWS, VARIANTS, Row  # noqa: F401  (bin/sweep reads them here)
 
-
-@dataclasses.dataclass(frozen=True)
-class Row:
-    """A row of Table 1: its label, its ``bin/train`` flags on top of the protocol (None: a random
-    encoder, probe only), and the paper's row it stands for (a key of :data:`PAPER_TABLE1`)."""
-
-    label: str
-    flags: tuple | None
-    paper: str | None = None
-    legacy: bool = False  # a row of earlier defaults, kept with the records it has (no relation probe)
-
-    @property
-    def structure(self):
-        """Whether the row's relations get a probe of their own: rows that train the structure
-        branch, and the random encoder (the relation probe's floor)."""
-        if self.legacy:
-            return False
-        if self.flags is None:
-            return True
-        objective = [f.split("=", 1)[1] for f in self.flags if f.startswith("--objective=")]
-        return bool(objective) and objective[-1] in ("xa", "xza")
-
-
-# The paper's Table 1 (CIFAR-10 linear probe, %): Conv-4 and ResNet-8.
-PAPER_TABLE1 = {"supervised": (78.7, 86.0), "random": (33.2, 36.8), "xz": (54.2, 56.9), "xa": (55.9, 60.0),
-                "xza": (56.3, 59.5)}
-
-ROWS = {
-    "supervised": Row("SUPERVISED", (SUPERVISED,), "supervised"),
-    "random": Row("RANDOM", None, "random"),
-    "bce": Row("I(X,Z)*: P&S's focal loss on T_β", ("--objective=bce",), "xz"),
-    "xz_paper": Row("I(X,Z), NWJ", ("--objective=xz", PAPER)),
-    "xa_paper": Row("I(X,A), NWJ (the paper's)", ("--objective=xa", PAPER), "xa"),
-    "xza_paper": Row("I(X,Z,A), NWJ (the paper's)", ("--objective=xza", PAPER), "xza"),
-    "xz_infonce": Row("I(X,Z), InfoNCE (control of xza)", ("--objective=xz",)),
-    "xa": Row("I(X,A), defaults", ("--objective=xa",)),
-    "xza": Row("I(X,Z,A), defaults", ("--objective=xza",)),
-    "xza_focal": Row("I(X,Z)* + λ·I(X,A) (control: bce)", ("--objective=xza", "--estimator_xz=focal",
-                                                          "--structure_weight=0.1")),
-    # Rows of earlier defaults, kept with their records: without the MPNN's batch norm.
-    "xza_v1": Row("I(X,Z,A), InfoNCE, MPNN without norm", ("--objective=xza", "--nompnn_norm"), legacy=True),
-    "xa_paper_v1": Row("I(X,A), NWJ, MPNN without norm", ("--objective=xa", PAPER, "--nompnn_norm"), legacy=True),
-    "xza_paper_v1": Row("I(X,Z,A), NWJ, MPNN without norm", ("--objective=xza", PAPER, "--nompnn_norm"),
-                        legacy=True),
-}
-TABLE_ROWS = ("supervised", "random", "bce", "xz_paper", "xa_paper", "xza_paper", "xz_infonce", "xa", "xza",
-              "xza_focal")
-
-# Options of the structure branch measured for the defaults (the 300-step check and the 10-epoch
-# selection, seeds 3–7): I(X,Z,A) with the defaults plus one option each.
-_XZA = ("--objective=xza",)
-VARIANTS = {
-    "sel_v1": _XZA + ("--nompnn_norm",),
-    "sel_norm": _XZA,
-    "sel_anneal": _XZA + ("--temperature_start=2.0",),
-    "sel_info": _XZA + ("--relation_prior=info", "--prior_weight=0.1"),
-    "sel_iic": _XZA + ("--estimator_xa=iic",),
-    "sel_cosine": _XZA + ("--structure_critic=cosine",),
-    "sel_grad05": _XZA + ("--structure_grad=0.5",),
-    "sel_w05": _XZA + ("--structure_weight=0.5",),
-    "sel_focal": _XZA + ("--estimator_xz=focal",),
-    "sel_focal_w01": _XZA + ("--estimator_xz=focal", "--structure_weight=0.1"),
-    "sel_focal_w003": _XZA + ("--estimator_xz=focal", "--structure_weight=0.03"),
-}
 DATA_FLAGS = ("dataset", "data_dir", "download", "image_size", "train_examples", "test_examples", "skip_corrupt")
 RECORD_FILES = ("flags.json", "results.json")
 PROBES = {"z": "probe", "relations": "probe-relations"}  # probe features → directory

@@ -51,7 +51,7 @@ def test_summarize_means_stds_and_order(probes):
     assert len(report.collect(overlapping)["probe"]) == len(report.collect([str(probes)])["probe"]) == 10
     rows = report.summarize(report.collect([str(probes)])["probe"])
     assert [(r.method, r.dataset) for r in rows] == [  # the paper's Table 1 order
-        ("supervised", "cifar10"), ("random", "cifar10"), ("xza", "cifar10"), ("xza", "cifar100")]
+        ("supervised", "CIFAR-10"), ("random", "CIFAR-10"), ("xza", "CIFAR-10"), ("xza", "CIFAR-100")]
     xza = rows[2]
     assert (xza.backbone, xza.n) == ("conv4", 3)
     assert xza.mean == pytest.approx(0.60, abs=1e-15) and xza.std == pytest.approx(0.10, abs=1e-15)
@@ -62,7 +62,7 @@ def test_summarize_means_stds_and_order(probes):
 def test_markdown_layout_like_table_1(probes):
     text = report.format_markdown(report.summarize(report.collect([str(probes)])["probe"]))
     lines = text.splitlines()
-    assert lines[0] == "| Method | conv4 / cifar10 | conv4 / cifar100 |"
+    assert lines[0] == "| Method | conv4 / CIFAR-10 | conv4 / CIFAR-100 |"  # datasets by name, never a local path
     assert lines[2] == "| SUPERVISED | 78.7 (n=1) | – |"
     assert lines[3] == "| RANDOM | 33.0 ± 2.0 (n=3) | – |"
     assert lines[4] == "| I(X,Z,A) | 60.0 ± 10.0 (n=3) | 25.0 ± 5.0 (n=3) |"
@@ -74,7 +74,7 @@ def test_csv_full_precision(probes, tmp_path):
     with open(tmp_path / "t.csv") as f:
         got = list(csv.DictReader(f))
     assert list(got[0]) == ["method", "backbone", "dataset", "mean", "std", "n"]
-    xza = [g for g in got if (g["method"], g["dataset"]) == ("xza", "cifar10")][0]
+    xza = [g for g in got if (g["method"], g["dataset"]) == ("xza", "CIFAR-10")][0]
     assert float(xza["mean"]) == statistics.mean([0.5, 0.6, 0.7])  # exact round trip
     assert float(xza["std"]) == statistics.stdev([0.5, 0.6, 0.7]) and xza["n"] == "3"
     sup = [g for g in got if g["method"] == "supervised"][0]
@@ -98,7 +98,7 @@ def test_variants_never_merge_and_bad_records_are_skipped(tmp_path, caplog):
     labels = [line.split(" | ")[0][2:] for line in report.format_markdown(rows).splitlines()[2:7]]
     assert labels == ["I(X,Z)* (P&S)", "I(X,Z,A)", "I(X,Z,A) [slots, infonce]", "I(X,Z,A) [infonce]", "zeta"]
     # the options of issue 12 are variants too, with readable labels; the paper's values are hidden
-    rows = report.summarize([probe("xza", 0.5, 0, critic_offset=False, relation_prior="none", mpnn_norm=False),
+    rows = report.summarize([probe("xza", 0.5, 0, critic_offset=False, relation_prior="none", mpnn_norm=True),
                              probe("xza", 0.6, 0, critic_offset=True, relation_prior="usage"),
                              probe("xz", 0.4, 0)])
     assert [r.method for r in rows] == ["xz", "xza", "xza[critic_offset=True,relation_prior=usage]"]
@@ -167,20 +167,20 @@ def test_surrogate_curves_mean_and_std_over_seeds(train_runs):
     runs = report.collect([str(train_runs)])["train"]
     assert sorted((r["objective"], r["seed"]) for r in runs) == [("xz", 0), ("xz", 1), ("xza", 0), ("xza", 1)]
     got_curves = curves.surrogate_curves(runs)
-    assert list(got_curves) == [("cifar10", "conv4")]
+    assert list(got_curves) == [("CIFAR-10", "conv4")]
     for objective, seeds in CURVES.items():
-        steps, mean, std, n = got_curves[("cifar10", "conv4")][objective]
+        steps, mean, std, n = got_curves[("CIFAR-10", "conv4")][objective]
         common = sorted(set(seeds[0]) & set(seeds[1]))  # xza seed 0's step 300 is not shared
         np.testing.assert_array_equal(steps, common)
         values = np.array([[seeds[s][t] for t in common] for s in (0, 1)])
         np.testing.assert_allclose(mean, values.mean(0), rtol=1e-6)
         np.testing.assert_allclose(std, values.std(0, ddof=1), rtol=1e-5)
         assert n == 2
-    np.testing.assert_allclose(got_curves[("cifar10", "conv4")]["xza"][1], [0.2, 0.5, 0.6], rtol=1e-6)
+    np.testing.assert_allclose(got_curves[("CIFAR-10", "conv4")]["xza"][1], [0.2, 0.5, 0.6], rtol=1e-6)
 
 
 def test_figure_lines_in_legend_order_with_the_papers_colours(train_runs):
-    got = curves.surrogate_curves(report.collect([str(train_runs)])["train"])[("cifar10", "conv4")]
+    got = curves.surrogate_curves(report.collect([str(train_runs)])["train"])[("CIFAR-10", "conv4")]
     got["xza[critic_offset=True]"] = got["xza"]  # a variant: the first free extra colour of its panel
     got["supervised"] = got["xz"]  # in surrogate.csv, not in the figure (the paper's Fig. 3 has no supervised curve)
     lines = curves.figure_lines(got)
@@ -226,7 +226,7 @@ def test_cli_writes_table_and_curves(probes, train_runs, tmp_path):
     res = run_cli(str(probes), str(train_runs / "x*"), f"--out={out}")
     assert res.returncode == 0, res.stderr
     assert "| I(X,Z,A) | 60.0 ± 10.0 (n=3) | 25.0 ± 5.0 (n=3) |" in res.stdout
-    for name in ("table.md", "table.csv", "surrogate.csv", "surrogate_cifar10_conv4.png"):
+    for name in ("table.md", "table.csv", "surrogate.csv", "surrogate_CIFAR-10_conv4.png"):
         assert (out / name).is_file(), name
     with open(out / "table.md") as f:
         assert f.read().startswith(res.stdout.splitlines()[0])
@@ -241,17 +241,22 @@ def test_cli_errors_are_one_line(tmp_path):
 
 
 def test_runs_table_reads_kept_scalars(tmp_path):
-    """One row per training run with a probe: surrogate peak/final and usage entropy from scalars.csv."""
+    """One row per training run with a probe: the probes, surrogate peak/final and the structure branch's
+    final measures from scalars.csv, judged dead or alive; the per-row summary counts the dead."""
     run = tmp_path / "xza-s0"
     write_json(str(run / "flags.json"), {"objective": "xza", "backbone": "conv4", "dataset": "cifar10"})
     write_json(str(run / "results.json"), {"stage": "train", "objective": "xza", "backbone": "conv4", "step": 300,
                                            "train_seconds": 12.0, "relation_collapsed_fraction": 0.25})
     write_json(str(run / "probe" / "results.json"), probe("xza", 0.4321, 0))
+    write_json(str(run / "probe-relations" / "results.json"), probe("xza", 0.123, 0))
     (run / "scalars.csv").write_text("tag,step,value\nsurrogate/train_accuracy,100,0.2\n"
                                      "surrogate/train_accuracy,200,0.3\nsurrogate/train_accuracy,300,0.25\n"
-                                     "train/usage_entropy,300,0.5\ntrain/bound_xa,300,0.125\n")
-    table = curves.runs_table(report.collect([str(tmp_path)]))
-    assert "| xza-s0 | 43.2 | 30.0 (step 200) | 25.0 | 0.500 | 0.125 | 0.25 | 12 |" in table
+                                     "train/usage_entropy,300,0.5\ntrain/bound_xa,300,0.125\n"
+                                     "train/edge_entropy,300,0.6\ntrain/cross_view_mi,300,0.0005\n")
+    records = report.collect([str(tmp_path)])
+    table = curves.runs_table(records)
+    assert "| xza-s0 | 300 | 43.2 | 12.3 | 30.0 (step 200) | 25.0 | 0.600 | 0.0005 | dead | 0.125 | 0.500 | 12 |" in table
+    assert "| xza | 0 of 1 | s0 | 0.600 | 0.0005 | 0.125 |" in curves.alive_table(records)
 
 
 def test_estimators_a_method_does_not_use_do_not_split_its_row():

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from hsl_tf import callbacks, critics, objectives, pairs, relations, structure
+from hsl_tf import alive as callbacks, critics, objectives, pairs, relations, structure
 from hsl_tf import model as model_lib
 from hsl_tf.errors import ConfigError
 

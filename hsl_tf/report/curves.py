@@ -61,7 +61,7 @@ def surrogate_curves(train_runs, tag=SURROGATE_TAG):
         if not series:
             log.warning(f"{run_dir}: no {tag} scalars (tb/ or scalars.csv); no curve")
             continue
-        per[(str(meta.get("dataset")), str(meta["backbone"]), keys.method_key(meta))].append(dict(series))
+        per[(keys.dataset_label(meta.get("dataset")), str(meta["backbone"]), keys.method_key(meta))].append(dict(series))
     out = collections.defaultdict(dict)
     for (dataset, backbone, method), seeds in sorted(per.items()):
         common = sorted(set.intersection(*(set(s) for s in seeds)))
@@ -82,7 +82,8 @@ def figure_lines(methods):
     run's curve (it trains on the labels the surrogate probe predicts, 20+ points above them)
     stays in ``surrogate.csv`` but is not drawn.
     """
-    methods = {k: v for k, v in methods.items() if keys.split_key(k)[0] not in FIG3_EXCLUDED}
+    methods = {k: v for k, v in methods.items() if keys.split_key(k)[0] not in FIG3_EXCLUDED
+               and k not in {keys.ROW_PREFIX + m for m in FIG3_EXCLUDED}}
     labels = keys.labels(list(methods))
     return [(labels[method], keys.method_color(method, i), *methods[method])
             for i, method in enumerate(sorted(methods, key=keys.method_sort))]
@@ -102,28 +103,75 @@ def write_curves_csv(curves, path):
 # One row per training run (the screen of issue 12): probe, surrogate curve, relation usage
 
 
+def _final(scalars, tag):
+    series = scalars.get(tag, [])
+    return series[-1][1] if series else None
+
+
 def runs_table(records):
-    """Markdown: per training run with a probe below it, the probe accuracy, the surrogate
-    accuracy's peak (and its step) and final value, and the final relation-usage entropy."""
-    probes = {os.path.dirname(os.path.dirname(r["path"])): r for r in records["probe"]}
+    """Markdown: per training run, the probe accuracies (z, and the relations where probed), the
+    surrogate accuracy's peak (and its step) and final value, and the structure branch at the end:
+    its per-edge measures (edge entropy, cross-view MI; :mod:`hsl_tf.structure`), alive or dead by
+    :func:`hsl_tf.alive.branch_dead`, the mean bound_xa of the last 10 logs, and the pooled usage
+    entropy. Runs without a probe are listed when they log relations (the 300-step check)."""
+    from hsl_tf.alive import branch_dead
+
+    probes = {(os.path.dirname(os.path.dirname(r["path"])), r.get("features", "z")): r for r in records["probe"]}
     body = []
     for run in sorted(records["train"], key=lambda r: r["path"]):
         run_dir = os.path.dirname(run["path"])
-        probe = probes.get(run_dir)
-        if probe is None or "step" not in run:
+        probe, rel = probes.get((run_dir, "z")), probes.get((run_dir, "relations"))
+        if "step" not in run:
             continue
         scalars = run_scalars(run_dir)
+        if probe is None and "train/cross_view_mi" not in scalars:
+            continue
         sur = scalars.get(SURROGATE_TAG, [])
         peak = max(sur, key=lambda sv: sv[1]) if sur else None
-        ent = scalars.get("train/usage_entropy", [])
+        ent, edge, mi = (_final(scalars, f"train/{t}") for t in ("usage_entropy", "edge_entropy", "cross_view_mi"))
         bxa = scalars.get("train/bound_xa", [])
-        body.append([os.path.basename(run_dir), f"{100 * probe['test_accuracy']:.1f}",
+        state = "–" if edge is None or mi is None else ("dead" if branch_dead(edge, mi) else "alive")
+        body.append([os.path.basename(run_dir), f"{run['step']}",
+                     f"{100 * probe['test_accuracy']:.1f}" if probe else "–",
+                     f"{100 * rel['test_accuracy']:.1f}" if rel else "–",
                      f"{100 * peak[1]:.1f} (step {peak[0]})" if peak else "–",
                      f"{100 * sur[-1][1]:.1f}" if sur else "–",
-                     f"{ent[-1][1]:.3f}" if ent else "–",
+                     f"{edge:.3f}" if edge is not None else "–", f"{mi:.4f}" if mi is not None else "–", state,
                      f"{sum(v for _, v in bxa[-10:]) / len(bxa[-10:]):.3f}" if bxa else "–",
-                     f"{run['relation_collapsed_fraction']:.2f}" if "relation_collapsed_fraction" in run else "–",
+                     f"{ent:.3f}" if ent is not None else "–",
                      f"{run.get('train_seconds', float('nan')):.0f}"])
-    header = ["run", "probe test acc. (%)", "surrogate peak (%)", "surrogate final (%)", "usage entropy (final)",
-              "bound_xa (last 10 logs)", "collapsed fraction", "train s"]
+    header = ["run", "steps", "probe (%)", "relation probe (%)", "surrogate peak (%)", "surrogate final (%)",
+              "edge entropy", "cross-view MI", "branch", "bound_xa (last 10 logs)", "usage entropy", "train s"]
     return md_table(header, body) + "\n" if body else ""
+
+
+def alive_table(records):
+    """Markdown: per row of runs that log the structure branch's measures (grid rows, or methods),
+    how many runs end alive, and the mean final edge entropy, cross-view MI and bound_xa (the
+    300-step check of the options)."""
+    import statistics
+
+    from hsl_tf.alive import DEAD_CROSS_VIEW_MI, DEAD_EDGE_ENTROPY, branch_dead
+
+    groups = collections.defaultdict(list)
+    for run in records["train"]:
+        scalars = run_scalars(os.path.dirname(run["path"]))
+        edge, mi, bxa = (_final(scalars, f"train/{t}") for t in ("edge_entropy", "cross_view_mi", "bound_xa"))
+        if edge is None or mi is None:
+            continue
+        groups[keys.method_key({**run, "method": run.get("objective")})].append(
+            (run.get("seed"), edge, mi, bxa, branch_dead(edge, mi)))
+    body = []
+    for key in sorted(groups, key=keys.method_sort):
+        runs = sorted(groups[key], key=lambda r: (r[0] is None, r[0]))
+        dead = [f"s{r[0]}" for r in runs if r[4]]
+        body.append([key[len(keys.ROW_PREFIX):] if key.startswith(keys.ROW_PREFIX) else key,
+                     f"{len(runs) - len(dead)} of {len(runs)}", ", ".join(dead) or "none",
+                     f"{statistics.mean(r[1] for r in runs):.3f}", f"{statistics.mean(r[2] for r in runs):.4f}",
+                     f"{statistics.mean(r[3] for r in runs if r[3] is not None):.3f}"])
+    if not body:
+        return ""
+    header = ["row", "alive", "dead seeds", "edge entropy (mean)", "cross-view MI (mean)", "bound_xa (mean)"]
+    note = (f"_Final values of each run; dead: edge entropy < {DEAD_EDGE_ENTROPY} or cross-view MI < "
+            f"{DEAD_CROSS_VIEW_MI} nats (hsl_tf/alive.py)._\n")
+    return md_table(header, body) + "\n\n" + note

@@ -10,7 +10,10 @@ No TensorFlow, numpy or matplotlib: :mod:`hsl_tf.export` reads :data:`VARIANT_DE
 """
 
 import collections
+import os
 import re
+
+from hsl_tf import rows as grid
 
 # The paper's Table 1 order; our NWJ I(X,Z) variant sits beside the paper's baseline.
 METHOD_ORDER = ("supervised", "random", "bce", "xz", "xa", "xza")
@@ -20,18 +23,28 @@ METHOD_COLORS = {"xz": "tab:blue", "xa": "tab:green", "xza": "tab:red",  # as in
                  "supervised": "black", "bce": "tab:purple", "random": "tab:gray"}
 EXTRA_COLORS = ("tab:orange", "tab:brown", "tab:pink", "tab:olive", "tab:cyan")  # variants, others
 BACKBONE_ORDER = ("conv4", "resnet8")
-DATASET_ORDER = ("cifar10", "cifar100", "shapes")
+DATASET_ORDER = ("CIFAR-10", "CIFAR-10 (JPEG)", "CIFAR-100", "CIFAR-100 (JPEG)", "shapes")  # dataset labels
 # Variant keys and the values that mean "the paper's setting" (hidden from labels).
 VARIANT_DEFAULTS = {"entities": {None, "", "rows", "reshape", "default"},
                     "estimator": {None, "", "nwj"}, "estimator_xz": {None, "", "nwj"},
-                    "estimator_xa": {None, "", "nwj"}, "mpnn_norm": {None, False}, "mpnn_aggregation": {None, "sum"},
+                    "estimator_xa": {None, "", "nwj"}, "mpnn_norm": {None, True}, "mpnn_aggregation": {None, "sum"},
                     "standardize_z": {None, False}, "critic_offset": {None, False},
                     "relation_prior": {None, "none"}, "temperature": {None, 0.5}, "hard_relations": {None, False},
-                    "hard": {None, False}}  # "hard": records written before the config had one name per field
+                    "hard": {None, False},  # "hard": records written before the config had one name per field
+                    "structure_critic": {None, "bilinear"}, "structure_weight": {None, 1.0},
+                    "structure_grad": {None, 1.0}, "temperature_start": {None, 0, 0.0}}
 # How a non-default variant value reads in a label (default: the value itself).
-VARIANT_NAMES = {"mpnn_norm": "MPNN BN", "mpnn_aggregation": "mean aggr.", "standardize_z": "std. z",
+VARIANT_NAMES = {"mpnn_norm": "MPNN without norm", "mpnn_aggregation": "mean aggr.", "standardize_z": "std. z",
                  "critic_offset": "T_ω offset", "relation_prior": "{} prior", "temperature": "τ={}",
-                 "hard_relations": "hard", "hard": "hard"}
+                 "hard_relations": "hard", "hard": "hard", "structure_critic": "{} T_ω", "structure_weight": "λ={}",
+                 "structure_grad": "{}·∇ into g", "temperature_start": "τ from {}"}
+# How a dataset reads in labels and file names: no local paths (a folder: dataset by its folder's name).
+DATASET_LABELS = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100", "shapes": "shapes"}
+FOLDER_LABELS = {"cifar10_jpeg": "CIFAR-10 (JPEG)", "cifar100_jpeg": "CIFAR-100 (JPEG)"}
+# Fig. 3 colours of the grid's rows: the paper's colours for its objectives, others apart.
+ROW_COLORS = {"bce": "tab:purple", "xz_paper": "tab:blue", "xa_paper": "tab:green", "xza_paper": "tab:red",
+              "xz_infonce": "tab:cyan", "xa": "tab:olive", "xza": "tab:orange", "xza_focal": "tab:brown",
+              "supervised": "black", "random": "tab:gray"}
 CONTEXT_KEYS = ("train_dataset", "epochs")  # join the key only when the records disagree
 
 
@@ -42,8 +55,28 @@ USED_ESTIMATORS = {"bce": (), "supervised": (), "random": (), "xz": ("estimator"
                    "xa": ("estimator", "estimator_xa")}
 
 
+def dataset_label(name):
+    """``cifar10`` → ``CIFAR-10``; ``folder:../x/cifar10_jpeg`` → ``CIFAR-10 (JPEG)`` (else ``folder <name>``)."""
+    name = str(name)
+    if name.startswith("folder:"):
+        base = os.path.basename(os.path.normpath(name.split(":", 1)[1]))
+        return FOLDER_LABELS.get(base, f"folder {base}")
+    return DATASET_LABELS.get(name, name)
+
+
+ROW_PREFIX = "row:"
+
+
+def row_key(record):
+    """``row:<row>`` for a record kept by bin/sweep (its ``row``), else None."""
+    return ROW_PREFIX + record["row"] if record.get("row") else None
+
+
 def method_key(record, context=()):
-    """``method`` or ``method[k=v,...]`` with the non-default variant keys (and ``context`` keys)."""
+    """``row:<row>`` for a grid record; else ``method`` or ``method[k=v,...]`` with the non-default
+    variant keys (and ``context`` keys)."""
+    if record.get("row"):
+        return row_key(record)
     used = USED_ESTIMATORS.get(record.get("method"), ESTIMATOR_KEYS)
     parts = [f"{k}={record[k]}" for k in VARIANT_DEFAULTS
              if record.get(k) not in VARIANT_DEFAULTS[k] and (k not in ESTIMATOR_KEYS or k in used)]
@@ -60,7 +93,10 @@ def split_key(key):
 
 
 def method_label(key, verbose=False):
-    """The row label of a method key: ``I(X,Z,A)``, ``I(X,Z,A) [slots, infonce]``..."""
+    """The row label of a method key: ``I(X,Z,A)``, ``I(X,Z,A) [slots, infonce]``, a grid row's label..."""
+    if key.startswith(ROW_PREFIX):
+        row = key[len(ROW_PREFIX):]
+        return grid.ROWS[row].label if row in grid.ROWS else row
     base, parts = split_key(key)
     label = METHOD_LABELS.get(base, base)
     if not parts:
@@ -88,8 +124,13 @@ def rank(value, order):
     return (order.index(value), "") if value in order else (len(order), str(value))
 
 
+GRID_ORDER = tuple(grid.TABLE_ROWS) + tuple(r for r in grid.ROWS if r not in grid.TABLE_ROWS) + tuple(grid.VARIANTS)
+
+
 def method_sort(key):
-    """Sort key of a method key: Table 1 order, then its variants."""
+    """Sort key of a method key: grid rows in their order, then Table 1 order, then its variants."""
+    if key.startswith(ROW_PREFIX):
+        return (-1, ""), [(str(GRID_ORDER.index(key[len(ROW_PREFIX):])).zfill(3), "")]
     base, parts = split_key(key)
     return rank(base, METHOD_ORDER), parts
 
@@ -105,5 +146,7 @@ def cell_sort(method, backbone, dataset):
 
 
 def method_color(method, index):
-    """The Fig. 3 colour of ``method``, the ``index``-th line of its panel."""
+    """The Fig. 3 colour of ``method`` (a method or a ``row:`` key), the ``index``-th line of its panel."""
+    if method.startswith(ROW_PREFIX):
+        return ROW_COLORS.get(method[len(ROW_PREFIX):]) or EXTRA_COLORS[index % len(EXTRA_COLORS)]
     return METHOD_COLORS.get(method) or EXTRA_COLORS[index % len(EXTRA_COLORS)]

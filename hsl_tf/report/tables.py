@@ -13,6 +13,7 @@ import logging
 import os
 import statistics
 
+from hsl_tf import rows as grid
 from hsl_tf.errors import UserError
 from hsl_tf.report import keys
 from hsl_tf.rundir import atomic_open
@@ -67,6 +68,21 @@ def _stage(obj):
     return None
 
 
+def _grid_place(record):
+    """Adds ``row``, ``cell`` (the cell directory) and ``features`` when the record was kept by
+    bin/sweep: ``<cell>/results.json``, ``<cell>/probe/results.json``, ``<cell>/probe-relations/...``."""
+    d = os.path.dirname(record["path"])
+    kind = os.path.basename(d)
+    if kind == "probe-relations":
+        record.setdefault("features", "relations")
+    cell_dir = os.path.dirname(d) if kind in ("probe", "probe-relations") else d
+    place = grid.row_of(os.path.basename(cell_dir))
+    if place is not None and (record["stage"] != "probe" or kind in ("probe", "probe-relations")):
+        record["row"], record["cell"] = place[0], cell_dir
+        record.setdefault("seed", place[1])
+    return record
+
+
 def collect(dirs):
     """Every results.json below ``dirs``, by stage: ``dict(probe=[...], interpret=[...], train=[...])``.
 
@@ -100,10 +116,10 @@ def collect(dirs):
                     continue
                 if stage == "train" and flags:
                     obj = {**flags, **obj}
-                out[stage].append({**obj, "stage": stage, "path": path})
+                out[stage].append(_grid_place({**obj, "stage": stage, "path": path}))
             elif flags and os.path.isdir(os.path.join(root, "tb")):
                 found += 1
-                out["train"].append({**flags, "stage": "train", "path": os.path.join(root, "flags.json")})
+                out["train"].append(_grid_place({**flags, "stage": "train", "path": os.path.join(root, "flags.json")}))
     if not found:
         raise UserError(f"no results.json below {', '.join(dirs)}")
     return out
@@ -138,7 +154,7 @@ def summarize(records, key="test_accuracy"):
     groups = collections.defaultdict(list)
     seeds = collections.defaultdict(list)
     for r in usable:
-        cell = (keys.method_key(r, context), str(r["backbone"]), str(r.get("dataset") or "unknown"))
+        cell = (keys.method_key(r, context), str(r["backbone"]), keys.dataset_label(r.get("dataset") or "unknown"))
         groups[cell].append(r[key])
         seeds[cell].append(r.get("seed"))
     rows = []
@@ -169,23 +185,62 @@ def md_table(header, body):
     return "\n".join(lines)
 
 
-def format_markdown(rows, notes=()):
-    """Table 1 as markdown: a row per method, a column per ``<backbone> / <dataset>``."""
+def format_markdown(rows, notes=(), relation_rows=(), records=()):
+    """Table 1 as markdown: a row per method, a column per ``<backbone> / <dataset>``.
+
+    When every row is a grid row (kept by bin/sweep), the table also gives, per row, the relation
+    probe (``relation_rows``), the paper's number for the backbone, the row's flags and links to
+    its cells' records (``records``: the probe records the rows came from).
+    """
     cols = _columns(rows)
     cells = {(r.method, r.backbone, r.dataset): r for r in rows}
+    rel = {(r.method, r.backbone, r.dataset): r for r in relation_rows}
     methods = sorted({r.method for r in rows}, key=keys.method_sort)
     labels = keys.labels(methods)
+    is_grid = bool(methods) and all(m.startswith(keys.ROW_PREFIX) for m in methods)
+    header = ["Method"]
+    for b, d in cols:
+        header.append(f"{b} / {d}")
+        if is_grid and any(k[1:] == (b, d) for k in rel):
+            header.append(f"relation probe ({b})")
+    backbones = sorted({b for b, _ in cols}, key=lambda b: keys.rank(b, keys.BACKBONE_ORDER))
+    if is_grid:
+        header += [f"paper ({b}, CIFAR-10)" for b in backbones] + ["row", "flags", "records"]
     body = []
     for m in methods:
         line = [labels[m]]
         for b, d in cols:
             r = cells.get((m, b, d))
             line.append(format_cell(r.mean, r.std, r.n) if r else "–")
+            if is_grid and any(k[1:] == (b, d) for k in rel):
+                r = rel.get((m, b, d))
+                line.append(format_cell(r.mean, r.std, r.n) if r else "–")
+        if is_grid:
+            row = m[len(keys.ROW_PREFIX):]
+            spec = grid.ROWS.get(row)
+            for b in backbones:
+                paper = grid.PAPER_TABLE1.get(spec.paper) if spec is not None and spec.paper else None
+                idx = keys.BACKBONE_ORDER.index(b) if b in keys.BACKBONE_ORDER else None
+                line.append(f"{paper[idx]:.1f}" if paper and idx is not None else "–")
+            flags = grid.display_flags(row)
+            line += [f"`{row}`", " ".join(f"`{f}`" for f in flags) if flags else "(random encoder)",
+                     " ".join(_record_links(m, records))]
         body.append(line)
-    text = md_table(["Method"] + [f"{b} / {d}" for b, d in cols], body)
+    text = md_table(header, body)
     notes = ["Linear-probe test accuracy (%), mean ± sample std over seeds; n = runs (n=1: no std)."
              ] + list(notes)
     return text + "\n\n" + "\n".join(f"_{n}_  " for n in notes).rstrip() + "\n"
+
+
+def _record_links(method, records):
+    """``[s0](results/cpu/xza-s0)`` per cell of a grid row, relative to the repository root."""
+    cells = sorted({(r.get("seed"), r["cell"]) for r in records if keys.method_key(r) == method and r.get("cell")},
+                   key=lambda c: (c[0] is None, c[0]))
+    out = []
+    for seed, cell in cells:
+        path = os.path.relpath(os.path.abspath(cell), grid.REPO)
+        out.append(f"[s{seed}]({path})" if not path.startswith("..") else f"s{seed}")
+    return out
 
 
 def _csv_float(x):
@@ -208,7 +263,8 @@ def write_csv(rows, path):
 def context_notes(records):
     notes = []
     for k, what in (("train_dataset", "Encoders trained on"), ("epochs", "Linear-probe epochs")):
-        values = sorted({str(r[k]) for r in records if r.get(k) is not None})
+        values = sorted({keys.dataset_label(r[k]) if k == "train_dataset" else str(r[k])
+                         for r in records if r.get(k) is not None})
         if len(values) == 1:
             notes.append(f"{what}: {values[0]}.")
     return notes

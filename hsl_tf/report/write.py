@@ -28,7 +28,8 @@ def write_report(dirs, out_dir, records=None):
     """Reads ``dirs`` and writes the tables and curves into ``out_dir``. Returns ``{name: path}``.
 
     Names: ``table_md``, ``table_csv`` (when there are probe results), ``binding_md``,
-    ``binding_csv`` (interpretation results), ``runs_md`` (training runs with a probe),
+    ``binding_csv`` (interpretation results), ``runs_md`` (training runs with a probe or relation
+    measures), ``alive_md`` (the structure branch per row, when runs log its measures),
     ``curves_csv`` and ``curves`` (a list of PNGs).
     ``records``: what :func:`~hsl_tf.report.tables.collect` returned for ``dirs``, if the caller
     has it already.
@@ -36,9 +37,11 @@ def write_report(dirs, out_dir, records=None):
     records = tables.collect(dirs) if records is None else records
     _prepare_out(out_dir)
     written = {}
-    rows = tables.summarize(records["probe"])
+    z_probes = [r for r in records["probe"] if r.get("features", "z") == "z"]
+    rel_probes = [r for r in records["probe"] if r.get("features") == "relations"]
+    rows = tables.summarize(z_probes)
     if rows:
-        text = tables.format_markdown(rows, tables.context_notes(records["probe"]))
+        text = tables.format_markdown(rows, tables.context_notes(z_probes), tables.summarize(rel_probes), z_probes)
         written["table_md"] = _write_text(os.path.join(out_dir, "table.md"), text)
         written["table_csv"] = os.path.join(out_dir, "table.csv")
         tables.write_csv(rows, written["table_csv"])
@@ -50,6 +53,9 @@ def write_report(dirs, out_dir, records=None):
     runs_md = curves_lib.runs_table(records)
     if runs_md:
         written["runs_md"] = _write_text(os.path.join(out_dir, "runs.md"), runs_md)
+    alive_md = curves_lib.alive_table(records) if records["train"] else ""
+    if alive_md:
+        written["alive_md"] = _write_text(os.path.join(out_dir, "alive.md"), alive_md)
     curves = curves_lib.surrogate_curves(records["train"]) if records["train"] else {}
     if curves:
         written["curves_csv"] = os.path.join(out_dir, "surrogate.csv")
