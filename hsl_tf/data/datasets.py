@@ -12,6 +12,7 @@ Bad input raises :class:`hsl_tf.errors.ConfigError` (naming the option) or
 from __future__ import annotations
 
 import dataclasses
+import os
 from typing import Optional, Sequence, Tuple, Union
 
 import numpy as np
@@ -141,20 +142,28 @@ def _load_shapes(image_size, train_examples, test_examples, seed) -> DatasetSpli
 # TFDS (cifar10, cifar100)
 
 
+def _tfds_default_data_dir(tfds) -> str:
+    """The directory ``tfds.load`` reads when no ``data_dir`` is given: ``$TFDS_DATA_DIR`` or
+    ``~/tensorflow_datasets``, as TFDS read it at import. Found without building the dataset
+    (``tfds.builder`` may reach for the network) and as a ``str`` (TFDS paths are not)."""
+    root = getattr(getattr(tfds.core, "constants", None), "DATA_DIR", None)
+    root = root or os.environ.get("TFDS_DATA_DIR") or os.path.join("~", "tensorflow_datasets")
+    return os.path.expanduser(os.fspath(root))
+
+
 def _load_tfds(name, data_dir, download, image_size, train_examples,
                test_examples) -> DatasetSplits:
     import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
 
     def read(split, limit):
         spec = split if limit is None else f"{split}[:{int(limit)}]"
-        try:
-            ds, info = tfds.load(name, split=spec, data_dir=data_dir, download=download,
+        try:  # download=False and try_gcs=False: TFDS reads the local data_dir only, no network
+            ds, info = tfds.load(name, split=spec, data_dir=data_dir, download=bool(download), try_gcs=False,
                                  as_supervised=True, shuffle_files=False, with_info=True)
         except AssertionError as err:  # TFDS: "Dataset cifar10: could not find data in ..."
             if download:
                 raise
-            where = data_dir or ("the default TFDS data_dir "
-                                 + tfds.builder(name).data_dir_root)
+            where = data_dir or f"the default TFDS data_dir {_tfds_default_data_dir(tfds)}"
             raise ConfigError(
                 "dataset", name, f"no prepared TFDS data in {where}; pass `data_dir=DIR` with a prepared "
                 f"TFDS {name}, `download=true` with network access, or use "
