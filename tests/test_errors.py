@@ -186,3 +186,46 @@ def test_skip_corrupt_and_image_size_let_training_run(folders, tmp_path):
     results = json.loads(res.stdout.strip().splitlines()[-1])
     assert results["step"] == 1 and np.isfinite(results["loss"])
     assert os.path.isfile(os.path.join(results["export"], "saved_model.pb"))
+
+
+# ------------------------------------------- cifar10 without prepared data in the default data_dir
+
+# Runs a bin/ script (argv[1], then its flags) with every socket connection and name lookup refused:
+# an attempt prints NETWORK ACCESS on stderr (so the one-line check fails too) and raises OSError.
+_NO_NETWORK = """
+import os, runpy, socket, sys
+
+def refuse(*args, **kwargs):
+    sys.stderr.write(f"NETWORK ACCESS {args!r}\\n")
+    raise OSError("network access refused by the test")
+
+socket.socket.connect = socket.socket.connect_ex = refuse
+socket.getaddrinfo = socket.create_connection = refuse
+sys.argv = sys.argv[1:]
+sys.path.insert(0, os.path.dirname(sys.argv[0]))
+runpy.run_path(sys.argv[0], run_name="__main__")
+"""
+
+
+@pytest.mark.parametrize("default_from", ["TFDS_DATA_DIR", "HOME"])
+def test_cifar10_without_data_in_the_default_data_dir_gives_one_line_error(default_from, tmp_path):
+    """No --data_dir: the TFDS default ($TFDS_DATA_DIR, else ~/tensorflow_datasets) is named, offline."""
+    empty = tmp_path / "tfds"
+    empty.mkdir()
+    env = {k: v for k, v in os.environ.items() if k != "TFDS_DATA_DIR"}
+    if default_from == "TFDS_DATA_DIR":
+        env["TFDS_DATA_DIR"] = str(empty)
+        expected_dir = str(empty)
+    else:
+        env["HOME"] = str(tmp_path / "home")
+        expected_dir = os.path.join(str(tmp_path / "home"), "tensorflow_datasets")
+    res = subprocess.run(
+        [sys.executable, "-c", _NO_NETWORK, os.path.join(ROOT, "bin", "train"), f"--flagfile={TINY}",
+         f"--workdir={tmp_path}/w", "--dataset=cifar10"],
+        capture_output=True, text=True, timeout=TIMEOUT, cwd=str(tmp_path), env=env)
+    assert "NETWORK ACCESS" not in res.stderr, res.stderr[-1500:]
+    line = assert_one_line_error("train", res, ["--dataset=cifar10", "no prepared TFDS data",
+                                                f"the default TFDS data_dir {expected_dir};", "--data_dir=DIR"])
+    assert "PosixGPath" not in line
+    assert os.listdir(empty) == []  # nothing downloaded or prepared
+    assert not os.path.exists(os.path.join(str(tmp_path), "w", "results.json"))

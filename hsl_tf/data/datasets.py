@@ -7,23 +7,27 @@ Names (the ``dataset`` option):
                           decoded once, in parallel batches, to numpy.
 Bad input raises :class:`hsl_tf.errors.ConfigError` (naming the option) or
 :class:`hsl_tf.errors.UserError` (naming the file), one line each.
+
+:func:`load_dataset` dispatches on the name; the ``folder:`` loader lives in
+:mod:`hsl_tf.data.folder` and what both share (:class:`DatasetSplits`, ``size_pair``,
+``channel_stats``, ``resize_uint8``, ``DECODE_BATCH``) in :mod:`hsl_tf.data.splits`, re-exported here.
 """
 
 from __future__ import annotations
 
-import dataclasses
-from typing import Optional, Sequence, Tuple, Union
+import os
+from typing import Optional
 
 import numpy as np
 
+from hsl_tf.data import folder
 from hsl_tf.data import shapes as shapes_lib
+from hsl_tf.data.splits import (DECODE_BATCH, DatasetSplits, ImageSize, channel_stats,  # noqa: F401
+                                resize_uint8, size_pair)
 from hsl_tf.errors import ConfigError
-
-ImageSize = Optional[Union[int, Sequence[int]]]
 
 SHAPES_TRAIN_EXAMPLES = 10_000
 SHAPES_TEST_EXAMPLES = 2_000
-DECODE_BATCH = 1000  # images per decode / resize batch
 
 # Per-channel mean / std of the training images, in [0, 1] pixel units.
 _TFDS_STATS = {
@@ -33,87 +37,8 @@ _TFDS_STATS = {
 _TFDS_NUM_CLASSES = {"cifar10": 10, "cifar100": 100}
 
 
-@dataclasses.dataclass(frozen=True)
-class DatasetSplits:
-    """Train and test arrays plus metadata of one dataset.
-
-    Attributes:
-      name: the ``dataset`` option's value.
-      num_classes: C.
-      image_size: (H, W).
-      mean, std: per-channel statistics of the train images, in [0, 1] pixel units.
-      train_images, test_images: uint8 [n, H, W, 3].
-      train_labels, test_labels: int64 [n], in [0, C).
-      train_masks, test_masks: uint8 [n, 4, H, W] instance masks, or None.
-      class_names: C names, index = label.
-      augment: the dataset's own augmentation defaults (e.g. ``{"crop_scale": (0.6, 1.0)}``);
-        empty: the CIFAR defaults of :mod:`hsl_tf.data.augment`.
-    """
-
-    name: str
-    num_classes: int
-    image_size: Tuple[int, int]
-    mean: Tuple[float, float, float]
-    std: Tuple[float, float, float]
-    train_images: np.ndarray
-    train_labels: np.ndarray
-    test_images: np.ndarray
-    test_labels: np.ndarray
-    train_masks: Optional[np.ndarray]
-    test_masks: Optional[np.ndarray]
-    class_names: list
-    augment: dict = dataclasses.field(default_factory=dict)
-
-
 def _unknown(name: str) -> ConfigError:
     return ConfigError("dataset", name, "unknown dataset; choose shapes, cifar10, cifar100 or folder:PATH")
-
-
-def size_pair(image_size: ImageSize) -> Optional[Tuple[int, int]]:
-    """None | int | (h, w) -> None | (h, w), validated."""
-    if image_size is None:
-        return None
-    if isinstance(image_size, (int, np.integer)):
-        size = (int(image_size), int(image_size))
-    else:
-        size = tuple(int(s) for s in image_size)
-    if len(size) != 2 or min(size) < 1:
-        raise ConfigError("image_size", image_size, "expected a positive size or H,W")
-    return size
-
-
-def channel_stats(images: np.ndarray) -> Tuple[Tuple[float, ...], Tuple[float, ...]]:
-    """Exact per-channel mean and std of uint8 [n, H, W, 3] images, in [0, 1] units.
-
-    Uses 256-bin histograms per channel (float64 sums), so no float copy of the data is made.
-    """
-    if images.size == 0:
-        raise ValueError("channel_stats of an empty array")
-    values = np.arange(256, dtype=np.float64) / 255.0
-    means, stds = [], []
-    for c in range(3):
-        hist = np.bincount(images[..., c].reshape(-1), minlength=256).astype(np.float64)
-        total = hist.sum()
-        mean = (hist * values).sum() / total
-        var = (hist * (values - mean) ** 2).sum() / total
-        means.append(float(mean))
-        stds.append(float(np.sqrt(var)))
-    return tuple(means), tuple(stds)
-
-
-def resize_uint8(images: np.ndarray, size: Tuple[int, int]) -> np.ndarray:
-    """uint8 [n, h, w, 3] -> uint8 [n, H, W, 3]: bilinear + antialias, rounded (no-op if equal)."""
-    if tuple(images.shape[1:3]) == tuple(size):
-        return images
-    import tensorflow as tf  # pylint: disable=g-import-not-at-top
-
-    out = []
-    for start in range(0, len(images), DECODE_BATCH):
-        x = tf.image.resize(images[start:start + DECODE_BATCH], size, antialias=True)
-        out.append(tf.cast(tf.clip_by_value(tf.round(x), 0, 255), tf.uint8).numpy())
-    if not out:
-        return np.zeros((0, *size, 3), np.uint8)
-    return np.concatenate(out)
 
 
 # --------------------------------------------------------------------------------------------
@@ -141,20 +66,28 @@ def _load_shapes(image_size, train_examples, test_examples, seed) -> DatasetSpli
 # TFDS (cifar10, cifar100)
 
 
+def _tfds_default_data_dir(tfds) -> str:
+    """The directory ``tfds.load`` reads when no ``data_dir`` is given: ``$TFDS_DATA_DIR`` or
+    ``~/tensorflow_datasets``, as TFDS read it at import. Found without building the dataset
+    (``tfds.builder`` may reach for the network) and as a ``str`` (TFDS paths are not)."""
+    root = getattr(getattr(tfds.core, "constants", None), "DATA_DIR", None)
+    root = root or os.environ.get("TFDS_DATA_DIR") or os.path.join("~", "tensorflow_datasets")
+    return os.path.expanduser(os.fspath(root))
+
+
 def _load_tfds(name, data_dir, download, image_size, train_examples,
                test_examples) -> DatasetSplits:
     import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
 
     def read(split, limit):
         spec = split if limit is None else f"{split}[:{int(limit)}]"
-        try:
-            ds, info = tfds.load(name, split=spec, data_dir=data_dir, download=download,
+        try:  # download=False and try_gcs=False: TFDS reads the local data_dir only, no network
+            ds, info = tfds.load(name, split=spec, data_dir=data_dir, download=bool(download), try_gcs=False,
                                  as_supervised=True, shuffle_files=False, with_info=True)
         except AssertionError as err:  # TFDS: "Dataset cifar10: could not find data in ..."
             if download:
                 raise
-            where = data_dir or ("the default TFDS data_dir "
-                                 + tfds.builder(name).data_dir_root)
+            where = data_dir or f"the default TFDS data_dir {_tfds_default_data_dir(tfds)}"
             raise ConfigError(
                 "dataset", name, f"no prepared TFDS data in {where}; pass `data_dir=DIR` with a prepared "
                 f"TFDS {name}, `download=true` with network access, or use "
@@ -216,7 +149,5 @@ def load_dataset(name: str, *, data_dir: Optional[str] = None, download: bool = 
     if name in _TFDS_STATS:
         return _load_tfds(name, data_dir, download, image_size, train_examples, test_examples)
     if name.startswith("folder:"):
-        from hsl_tf.data import folder  # pylint: disable=g-import-not-at-top
-
         return folder.load_folder(name, image_size, train_examples, test_examples, skip_corrupt)
     raise _unknown(name)

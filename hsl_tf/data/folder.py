@@ -12,14 +12,12 @@ import os
 
 import numpy as np
 
-from hsl_tf.data.datasets import DECODE_BATCH, DatasetSplits, size_pair, channel_stats
+from hsl_tf.data.splits import DECODE_BATCH, DatasetSplits, channel_stats, size_pair
 from hsl_tf.errors import ConfigError, UserError
 from hsl_tf.host import quiet_native_stderr
 
 log = logging.getLogger(__name__)  # warnings (skipped corrupt images); bin/ prints them as "WARNING: ..."
 _MAX_LISTED = 5  # corrupt files named in one warning / error
-
-
 
 
 def _decode_split(builder, split: str, name: str, size, limit, skip_corrupt):
@@ -81,7 +79,7 @@ def _decode_split(builder, split: str, name: str, size, limit, skip_corrupt):
 
 
 def load_folder(name, image_size, train_examples, test_examples, skip_corrupt) -> DatasetSplits:
-    """``folder:PATH`` → :class:`DatasetSplits` (arguments as in :func:`datasets.load_dataset`)."""
+    """``folder:PATH`` → :class:`DatasetSplits` (arguments as in :func:`hsl_tf.data.datasets.load_dataset`)."""
     import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
 
     path = os.path.expanduser(name[len("folder:"):])
