@@ -207,7 +207,7 @@ class ProbeConfig(DataConfig, Stage):
     encoder: str | None = option(None, "An exported encoder (version dir, or base dir: newest version), "
                                  "or random:conv4 / random:resnet8 (the RANDOM baseline).")
     features: str = option("z", "What the classifier reads: z (the entities, Table 1) or relations (the "
-                           "export's `relations` signature, S·S·K edge probabilities: what the structure "
+                           "export's relations signature, S·S·K edge probabilities: what the structure "
                            "branch knows about the image).", choices=PROBE_FEATURES)
     epochs: int = option(100, "Epochs of the linear classifier (the paper: 100).", low=1)
     batch_size: int = option(64, "Batch size of the linear classifier.", low=1)
