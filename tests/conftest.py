@@ -12,6 +12,8 @@
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# decoded folder: datasets are cached per test session, not in the user's ~/.cache
+os.environ.setdefault("HSL_TF_CACHE_DIR", __import__("tempfile").mkdtemp(prefix="hsl-test-cache-"))
 
 from hsl_tf import host  # noqa: E402  (no TensorFlow import)
 

@@ -114,3 +114,30 @@ def test_folder_errors(tmp_path):
     os.makedirs(root / "test" / "a")  # split with a class folder but no images
     with pytest.raises(UserError, match=r"no images in .*test"):
         datasets.load_dataset(f"folder:{root}")
+
+
+def test_decoded_folder_cache_returns_the_same_data_and_sees_changes(tmp_path, monkeypatch):
+    from hsl_tf.data import folder
+
+    monkeypatch.setenv("HSL_TF_CACHE_DIR", str(tmp_path / "cache"))
+    root = _folder(tmp_path / "ds")
+    first = datasets.load_dataset(f"folder:{root}")
+    assert len(os.listdir(tmp_path / "cache")) == 1
+    calls = []
+    monkeypatch.setattr(folder, "_decode_folder", lambda *a: calls.append(a))  # a hit must not decode
+    second = datasets.load_dataset(f"folder:{root}")
+    assert not calls
+    for field in ("train_images", "train_labels", "test_images", "test_labels"):
+        np.testing.assert_array_equal(getattr(second, field), getattr(first, field))
+        assert getattr(second, field).dtype == getattr(first, field).dtype
+    assert (second.mean, second.std, second.class_names, second.image_size, second.num_classes) == (
+        first.mean, first.std, first.class_names, first.image_size, first.num_classes)
+    monkeypatch.undo()
+    monkeypatch.setenv("HSL_TF_CACHE_DIR", str(tmp_path / "cache"))
+    # another option, or a changed file, is another key: decoded again
+    _write(str(root / "train" / "cat" / "0.png"), np.zeros((8, 8, 3), np.uint8), "PNG")
+    third = datasets.load_dataset(f"folder:{root}")
+    assert len(os.listdir(tmp_path / "cache")) == 2
+    assert (third.train_images == 0).all(axis=(1, 2, 3)).sum() == 1
+    monkeypatch.setenv("HSL_TF_CACHE_DIR", "")  # off
+    assert folder.cache_dir() is None

@@ -3,12 +3,20 @@
 
 Corrupt images raise (naming up to five files) unless ``skip_corrupt``, which logs a warning
 and skips them; images of different sizes need ``image_size``.
+
+The decoded arrays are cached (``$HSL_TF_CACHE_DIR``, default ``~/.cache/hsl_tf``; an empty value
+turns the cache off), keyed by the folder's path, its files' names, sizes and modification times,
+and the loading options: the next process that loads the same folder reads one .npz file
+(about 0.3 s for CIFAR-10) instead of decoding 60,000 JPEGs (about 20 s on 2 cores).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import os
+import tempfile
 
 import numpy as np
 
@@ -78,10 +86,52 @@ def _decode_split(builder, split: str, name: str, size, limit, skip_corrupt):
     return images, labels, sizes
 
 
+def cache_dir():
+    """Where decoded folders are cached (None: caching off)."""
+    value = os.environ.get("HSL_TF_CACHE_DIR")
+    if value is None:
+        value = os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "hsl_tf")
+    return value or None
+
+
+def fingerprint(path, **options):
+    """A key of the folder's content (each file's relative path, size and mtime) and ``options``."""
+    h = hashlib.sha1(json.dumps({"path": os.path.abspath(path), **options}, sort_keys=True).encode())
+    for root, dirs, files in os.walk(path):
+        dirs.sort()
+        for f in sorted(files):
+            st = os.stat(os.path.join(root, f))
+            h.update(f"{os.path.relpath(os.path.join(root, f), path)}|{st.st_size}|{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()
+
+
+def _cached(key):
+    directory = cache_dir()
+    if directory is None:
+        return None
+    try:
+        with np.load(os.path.join(directory, f"folder-{key}.npz")) as z:
+            return {k: z[k] for k in z.files}
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def _store(key, arrays):
+    directory = cache_dir()
+    if directory is None:
+        return
+    try:
+        os.makedirs(directory, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=directory, suffix=".npz.tmp")
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)
+        os.replace(tmp, os.path.join(directory, f"folder-{key}.npz"))
+    except OSError as err:  # a read-only or full cache only costs time
+        log.warning(f"cannot cache the decoded folder in {directory} ({err.strerror})")
+
+
 def load_folder(name, image_size, train_examples, test_examples, skip_corrupt) -> DatasetSplits:
     """``folder:PATH`` → :class:`DatasetSplits` (arguments as in :func:`hsl_tf.data.datasets.load_dataset`)."""
-    import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
-
     path = os.path.expanduser(name[len("folder:"):])
     if not path:
         raise ConfigError("dataset", name, "empty PATH; use `dataset=folder:PATH`")
@@ -89,6 +139,28 @@ def load_folder(name, image_size, train_examples, test_examples, skip_corrupt) -
         raise ConfigError("dataset", name, f"{path} does not exist")
     if not os.path.isdir(path):
         raise ConfigError("dataset", name, f"{path} is not a directory")
+    key = fingerprint(path, image_size=image_size, train_examples=train_examples, test_examples=test_examples,
+                      skip_corrupt=skip_corrupt) if cache_dir() else None
+    hit = _cached(key) if key else None
+    if hit is not None:
+        return DatasetSplits(
+            name=name, num_classes=len(hit["names"]), image_size=tuple(int(v) for v in hit["size"]),
+            mean=tuple(float(v) for v in hit["mean"]), std=tuple(float(v) for v in hit["std"]),
+            train_images=hit["train_images"], train_labels=hit["train_labels"], test_images=hit["test_images"],
+            test_labels=hit["test_labels"], train_masks=None, test_masks=None,
+            class_names=[str(n) for n in hit["names"]])
+    data = _decode_folder(name, path, image_size, train_examples, test_examples, skip_corrupt)
+    if key and isinstance(data.train_images, np.ndarray) and isinstance(data.test_images, np.ndarray):
+        _store(key, dict(train_images=data.train_images, train_labels=data.train_labels,
+                         test_images=data.test_images, test_labels=data.test_labels,
+                         names=np.array(data.class_names), size=np.array(data.image_size),
+                         mean=np.array(data.mean), std=np.array(data.std)))
+    return data
+
+
+def _decode_folder(name, path, image_size, train_examples, test_examples, skip_corrupt) -> DatasetSplits:
+    import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+
     builder = tfds.folder_dataset.ImageFolder(path)
     splits = builder.info.splits
     for split in ("train", "test"):
