@@ -1,6 +1,8 @@
-"""The committed results are the README's numbers: bin/report on results/cpu reproduces the
-README's Table 1 block and the committed Fig. 3 curve CSV exactly."""
+"""The committed results are the documentation's numbers: every generated block of README.md and
+docs/*.md (``<!-- report:results/<grid>:begin -->``) holds exactly what bin/report computes from
+that grid's committed records, and each grid's committed curve CSV is the report's."""
 
+import glob
 import os
 
 import pytest
@@ -9,35 +11,34 @@ from hsl_tf import report
 from hsl_tf.report import readme
 from tests.helpers import ROOT
 
-RESULTS = os.path.join(ROOT, "results", "cpu")
-README = os.path.join(ROOT, "README.md")
+DOCS = [os.path.join(ROOT, "README.md")] + sorted(glob.glob(os.path.join(ROOT, "docs", "*.md")))
 
 
-def test_update_readme_replaces_only_the_block(tmp_path):
+def test_update_block_replaces_only_the_block(tmp_path):
     path = tmp_path / "README.md"
-    path.write_text(f"intro\n{readme.README_BEGIN}\nold table\n{readme.README_END}\noutro\n")
-    readme.update_readme(str(path), "| new |\n|---|\n")
-    assert path.read_text() == f"intro\n{readme.README_BEGIN}\n| new |\n|---|\n{readme.README_END}\noutro\n"
-    assert readme.readme_block(str(path)) == "| new |\n|---|"
+    begin, end = readme.markers("results/x")
+    path.write_text(f"intro\n{begin}\nold table\n{end}\noutro\n")
+    readme.update_block(str(path), "results/x", "| new |\n|---|\n")
+    assert path.read_text() == f"intro\n{begin}\n| new |\n|---|\n{end}\noutro\n"
+    assert readme.blocks(str(path)) == {"results/x": "| new |\n|---|"}
+    with pytest.raises(report.tables.UserError, match="^readme=.*no '<!-- report:results/y:begin -->'"):
+        readme.update_block(str(path), "results/y", "x")
 
 
-@pytest.mark.skipif(not os.path.isdir(RESULTS), reason="no committed results/cpu yet")
-def test_readme_table_1_is_the_report_of_the_committed_results(tmp_path):
-    written = report.write_report([RESULTS], str(tmp_path))
-    table = open(written["table_md"]).read()
-    assert readme.readme_block(README) == table.strip("\n")
-    # Fig. 3: the committed curve CSV is what the report computes from the committed scalars
-    if "curves_csv" in written:  # once a trained cell exists
-        committed = os.path.join(RESULTS, "surrogate.csv")
-        assert open(written["curves_csv"]).read() == open(committed).read()
-        for png in written["curves"]:
-            assert os.path.isfile(os.path.join(RESULTS, os.path.basename(png)))
+def _documented_blocks():
+    found = []
+    for path in DOCS:
+        for key, text in readme.blocks(path).items():
+            found.append((os.path.relpath(path, ROOT), key, text))
+    return found
 
 
-def test_readme_screen_block_is_the_report_of_the_committed_screen(tmp_path):
-    written = report.write_report([os.path.join(ROOT, "results", "screen")], str(tmp_path))
-    expected = open(written["table_md"]).read().rstrip() + "\n\n" + open(written["runs_md"]).read()
-    text = open(README).read()
-    begin, end = "<!-- screen:begin -->", "<!-- screen:end -->"
-    block = text[text.index(begin) + len(begin):text.index(end)].strip("\n")
-    assert block == expected.strip("\n")
+@pytest.mark.parametrize("doc, key, text", _documented_blocks() or [pytest.param(None, None, None, marks=pytest.mark.skip)])
+def test_generated_blocks_are_the_report_of_the_committed_records(doc, key, text, tmp_path):
+    results = os.path.join(ROOT, key)
+    assert os.path.isdir(results), f"{doc}: block {key} names no results directory"
+    written = report.write_report([results], str(tmp_path))
+    assert text == report.readme_text(written).strip("\n"), (
+        f"{doc}: the {key} block is stale; run bin/report {key} --readme={doc}")
+    if "curves_csv" in written and os.path.isfile(os.path.join(results, "surrogate.csv")):
+        assert open(written["curves_csv"]).read() == open(os.path.join(results, "surrogate.csv")).read()

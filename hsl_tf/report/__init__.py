@@ -31,4 +31,4 @@ from hsl_tf.report.keys import (BACKBONE_ORDER, CONTEXT_KEYS, DATASET_ORDER, MET
 from hsl_tf.report.tables import (INTERPRET_KEYS, Row, collect, expand_dirs, format_cell,  # noqa: F401
                                   format_interpret, format_markdown, summarize, summarize_interpret,
                                   write_csv, write_interpret_csv)
-from hsl_tf.report.write import write_report  # noqa: F401
+from hsl_tf.report.write import readme_text, write_report  # noqa: F401

@@ -1,37 +1,62 @@
-"""The README blocks that are generated from committed results (Table 1, the screen).
+"""The markdown blocks that are generated from committed results (Table 1 of a grid, its runs).
 
-``bin/report results/cpu --readme=README.md`` rewrites the text between the Table 1 markers;
-tests/test_results.py checks that the README holds exactly what the report computes.
+``bin/report results/cpu --readme=README.md`` (or ``--readme=docs/results.md``) rewrites the text
+between the markers of that results directory::
+
+    <!-- report:results/cpu:begin -->
+    ...generated...
+    <!-- report:results/cpu:end -->
+
+tests/test_results.py checks that every such block in README.md and docs/ holds exactly what the
+report computes from the committed records.
 """
+
+import os
+import re
 
 from hsl_tf.errors import ConfigError
 from hsl_tf.rundir import atomic_open
 
-README_BEGIN = "<!-- table1:begin (bin/report results/cpu --readme=README.md) -->"
-README_END = "<!-- table1:end -->"
+MARKER = re.compile(r"<!-- report:(?P<key>[^ ]+?):begin -->")
 
 
-def update_readme(path, table_md, begin=README_BEGIN, end_marker=README_END):
-    """Replaces the text between ``begin`` and ``end_marker`` (the Table 1 markers by default)
-    in ``path`` with ``table_md``."""
+def markers(key):
+    """The begin and end markers of the block of results directory ``key`` (e.g. ``results/cpu``)."""
+    return f"<!-- report:{key}:begin -->", f"<!-- report:{key}:end -->"
+
+
+def block_key(results_dir, root=None):
+    """The key of a results directory: its path relative to the repository root, ``/``-separated."""
+    from hsl_tf.rows import REPO
+
+    rel = os.path.relpath(os.path.abspath(results_dir), root or REPO)
+    return rel.replace(os.sep, "/").rstrip("/")
+
+
+def update_block(path, key, text):
+    """Replaces the block of ``key`` in the markdown file ``path`` with ``text``."""
+    begin, end_marker = markers(key)
     try:
         with open(path) as f:
-            text = f.read()
+            content = f.read()
     except OSError as err:
         raise ConfigError("readme", path, f"cannot read ({err.strerror})") from None
-    start, end = text.find(begin), text.find(end_marker)
+    start, end = content.find(begin), content.find(end_marker)
     if start < 0 or end < start:
         raise ConfigError("readme", path, f"no '{begin}' ... '{end_marker}' block")
-    text = text[:start + len(begin)] + "\n" + table_md.rstrip("\n") + "\n" + text[end:]
+    content = content[:start + len(begin)] + "\n" + text.rstrip("\n") + "\n" + content[end:]
     with atomic_open(path) as f:
-        f.write(text)
+        f.write(content)
 
 
-def readme_block(path):
-    """The text between the README's Table 1 markers (None if there is no such block)."""
+def blocks(path):
+    """``{key: text}`` of every generated block in the markdown file ``path``."""
     with open(path) as f:
-        text = f.read()
-    start, end = text.find(README_BEGIN), text.find(README_END)
-    if start < 0 or end < start:
-        return None
-    return text[start + len(README_BEGIN):end].strip("\n")
+        content = f.read()
+    out = {}
+    for m in MARKER.finditer(content):
+        key = m.group("key")
+        end = content.find(markers(key)[1], m.end())
+        if end >= 0:
+            out[key] = content[m.end():end].strip("\n")
+    return out

@@ -66,3 +66,16 @@ def write_report(dirs, out_dir, records=None):
         raise UserError(f"nothing to report below {', '.join(dirs)}: no usable probe, interpret or "
                         f"surrogate results (see the warnings above)")
     return written
+
+
+def readme_text(written):
+    """The generated markdown block of a report: Table 1, then the structure branch per row and the
+    runs (when the report has them), each under a bold title."""
+    parts = []
+    for name, title in (("table_md", None), ("alive_md", "The structure branch at the end of each run"),
+                        ("runs_md", "Runs")):
+        if name in written:
+            with open(written[name]) as f:
+                text = f.read().strip("\n")
+            parts.append(text if title is None else f"**{title}**\n\n{text}")
+    return "\n\n".join(parts) + "\n"
