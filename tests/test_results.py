@@ -38,7 +38,7 @@ def test_generated_blocks_are_the_report_of_the_committed_records(doc, key, text
     results = os.path.join(ROOT, key)
     assert os.path.isdir(results), f"{doc}: block {key} names no results directory"
     written = report.write_report([results], str(tmp_path))
-    assert text == report.readme_text(written).strip("\n"), (
+    assert text == report.readme_text(written, os.path.join(ROOT, doc)).strip("\n"), (
         f"{doc}: the {key} block is stale; run bin/report {key} --readme={doc}")
     if "curves_csv" in written and os.path.isfile(os.path.join(results, "surrogate.csv")):
         assert open(written["curves_csv"]).read() == open(os.path.join(results, "surrogate.csv")).read()

@@ -200,7 +200,7 @@ def test_grpc_client_sends_requests_the_signatures_take(loaded, monkeypatch):
         from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
     except ImportError:
         pytest.fail("tensorflow-serving-api is not installed: python3 -m pip install -e '.[test]'")
-    models, seen, answered = served_models(), set(), {}
+    models, seen, answered, sent = served_models(), set(), {}, []
 
     class Stub:
         """TF Serving's PredictionService, in process: checks each request against its signature."""
@@ -225,6 +225,7 @@ def test_grpc_client_sends_requests_the_signatures_take(loaded, monkeypatch):
                 response.outputs[k].CopyFrom(tf.make_tensor_proto(v))
                 answered[k] = v
             seen.add((kind, name))
+            sent.append((kind, name))
             return response
 
     monkeypatch.setattr(prediction_service_pb2_grpc, "PredictionServiceStub", Stub)
@@ -236,10 +237,10 @@ def test_grpc_client_sends_requests_the_signatures_take(loaded, monkeypatch):
     for call in calls:
         # The request-building block before the call in the same file (or the call block itself).
         build = [b for b in builds if b.path == call.path and b.line <= call.line][-1:] or builds[:1]
-        namespace, answered_before = {}, len(seen)
+        namespace, sent_before = {}, len(sent)
         for block in build + ([call] if call not in build else []):
             exec(compile(block.text, block.where(), "exec"), namespace)
-        assert len(seen) > answered_before, f"{call.where()}: no request sent"
+        assert len(sent) > sent_before, f"{call.where()}: no request sent"
         read = [k for k in answered if isinstance(namespace.get(k), np.ndarray)]
         assert read, f"{call.where()}: the snippet reads no output of the answers into a variable"
         for k in read:

@@ -185,12 +185,13 @@ def md_table(header, body):
     return "\n".join(lines)
 
 
-def format_markdown(rows, notes=(), relation_rows=(), records=()):
+def format_markdown(rows, notes=(), relation_rows=(), records=(), link_base=None):
     """Table 1 as markdown: a row per method, a column per ``<backbone> / <dataset>``.
 
     When every row is a grid row (kept by bin/sweep), the table also gives, per row, the relation
     probe (``relation_rows``), the paper's number for the backbone, the row's flags and links to
-    its cells' records (``records``: the probe records the rows came from).
+    its cells' records (``records``: the probe records the rows came from; links relative to
+    ``link_base``, default the repository root).
     """
     cols = _columns(rows)
     cells = {(r.method, r.backbone, r.dataset): r for r in rows}
@@ -224,7 +225,7 @@ def format_markdown(rows, notes=(), relation_rows=(), records=()):
                 line.append(f"{paper[idx]:.1f}" if paper and idx is not None else "–")
             flags = grid.display_flags(row)
             line += [f"`{row}`", " ".join(f"`{f}`" for f in flags) if flags else "(random encoder)",
-                     " ".join(_record_links(m, records))]
+                     " ".join(_record_links(m, records, link_base))]
         body.append(line)
     text = md_table(header, body)
     notes = ["Linear-probe test accuracy (%), mean ± sample std over seeds; n = runs (n=1: no std)."
@@ -232,14 +233,14 @@ def format_markdown(rows, notes=(), relation_rows=(), records=()):
     return text + "\n\n" + "\n".join(f"_{n}_  " for n in notes).rstrip() + "\n"
 
 
-def _record_links(method, records):
-    """``[s0](results/cpu/xza-s0)`` per cell of a grid row, relative to the repository root."""
+def _record_links(method, records, base=None):
+    """``[s0](xza-s0)`` per cell of a grid row, relative to ``base`` (default: the repository root)."""
     cells = sorted({(r.get("seed"), r["cell"]) for r in records if keys.method_key(r) == method and r.get("cell")},
                    key=lambda c: (c[0] is None, c[0]))
     out = []
     for seed, cell in cells:
-        path = os.path.relpath(os.path.abspath(cell), grid.REPO)
-        out.append(f"[s{seed}]({path})" if not path.startswith("..") else f"s{seed}")
+        path = os.path.relpath(os.path.abspath(cell), os.path.abspath(base or grid.REPO)).replace(os.sep, "/")
+        out.append(f"[s{seed}]({path})")
     return out
 
 

@@ -41,7 +41,8 @@ def write_report(dirs, out_dir, records=None):
     rel_probes = [r for r in records["probe"] if r.get("features") == "relations"]
     rows = tables.summarize(z_probes)
     if rows:
-        text = tables.format_markdown(rows, tables.context_notes(z_probes), tables.summarize(rel_probes), z_probes)
+        text = tables.format_markdown(rows, tables.context_notes(z_probes), tables.summarize(rel_probes), z_probes,
+                                      link_base=out_dir)
         written["table_md"] = _write_text(os.path.join(out_dir, "table.md"), text)
         written["table_csv"] = os.path.join(out_dir, "table.csv")
         tables.write_csv(rows, written["table_csv"])
@@ -68,14 +69,22 @@ def write_report(dirs, out_dir, records=None):
     return written
 
 
-def readme_text(written):
+def readme_text(written, doc=None):
     """The generated markdown block of a report: Table 1, then the structure branch per row and the
-    runs (when the report has them), each under a bold title."""
+    runs (when the report has them), each under a bold title. Links (relative to the report's own
+    directory) are rewritten relative to the markdown file ``doc`` that will hold the block."""
+    import re
+
     parts = []
     for name, title in (("table_md", None), ("alive_md", "The structure branch at the end of each run"),
                         ("runs_md", "Runs")):
         if name in written:
             with open(written[name]) as f:
                 text = f.read().strip("\n")
+            if doc is not None:
+                base = os.path.dirname(os.path.abspath(written[name]))
+                target = os.path.dirname(os.path.abspath(doc))
+                text = re.sub(r"\]\(([^)#:]+)\)", lambda m: "](" + os.path.relpath(
+                    os.path.join(base, m.group(1)), target).replace(os.sep, "/") + ")", text)
             parts.append(text if title is None else f"**{title}**\n\n{text}")
     return "\n\n".join(parts) + "\n"
