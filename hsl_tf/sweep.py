@@ -167,6 +167,8 @@ def keep_records(cell, root, results):
         rundir.write_scalars_csv(carry.merged_scalars(run, results, cell.name), os.path.join(dest, "scalars.csv"))
     # the probes' records last: their presence marks the cell finished
     for features in cell.probes:
+        if not os.path.isfile(os.path.join(run, PROBES[features], "results.json")):
+            continue  # kept earlier
         os.makedirs(os.path.join(dest, PROBES[features]), exist_ok=True)
         shutil.copyfile(os.path.join(run, PROBES[features], "results.json"),
                         os.path.join(dest, PROBES[features], "results.json"))
@@ -202,13 +204,14 @@ def run_cell(cell, protocol_args, root, results, probe_epochs=100, log=print, ca
             log(f"{cell.name}: resuming from its carry at step {restored}")
         _run(train_command(cell, protocol_args, root), logfile, during=lambda: carry.save(run, results, cell.name),
              every=carry_every)
-    for features in cell.probes:
-        if not os.path.isfile(os.path.join(run, PROBES[features], "results.json")):
+    for features in cell.probes:  # a probe already kept (e.g. before the relation probe existed) stays
+        kept = os.path.join(results, cell.name, PROBES[features], "results.json")
+        if not os.path.isfile(kept) and not os.path.isfile(os.path.join(run, PROBES[features], "results.json")):
             _run(probe_command(cell, protocol_args, root, probe_epochs, features), logfile)
     keep_records(cell, root, results)
     if "z" not in cell.probes:
         return None
-    return _read(os.path.join(run, PROBES["z"], "results.json"))["test_accuracy"]
+    return _read(os.path.join(results, cell.name, PROBES["z"], "results.json"))["test_accuracy"]
 
 
 def save_carries(cells, protocol_args, root, results, probe_epochs=100):
