@@ -107,3 +107,28 @@ def mask_figure_png(images, masks, tile_px=TILE_PX):
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=DPI, facecolor="white")
     return buf.getvalue()
+
+
+PANEL_ROWS = 16  # images per column panel of a mask figure
+HEAD_IMAGES = 8  # the images of the short figure (the paper's Fig. 4)
+
+
+def mask_panels_png(images, masks, tile_px=TILE_PX, rows_per_panel=PANEL_ROWS):
+    """:func:`mask_figure_png` of many images as side-by-side panels of ``rows_per_panel`` rows
+    (the paper's Fig. 5 layout): readable at any N. Returns PNG bytes."""
+    from PIL import Image
+
+    n = len(images)
+    panels = [Image.open(io.BytesIO(mask_figure_png(images[i:i + rows_per_panel], masks[i:i + rows_per_panel],
+                                                    tile_px=tile_px))).convert("RGB")
+              for i in range(0, n, rows_per_panel)]
+    gap = tile_px // 4
+    width = sum(p.width for p in panels) + gap * (len(panels) - 1)
+    canvas = Image.new("RGB", (width, max(p.height for p in panels)), "white")
+    x = 0
+    for p in panels:
+        canvas.paste(p, (x, 0))
+        x += p.width + gap
+    buf = io.BytesIO()
+    canvas.save(buf, format="PNG")
+    return buf.getvalue()

@@ -115,6 +115,24 @@ def test_figure_size(tmp_path):
         assert img.size == figure_size_px(3, 5, tile_px=40) == (6 * 40, 3 * 40 + 20)
 
 
+def test_many_images_are_drawn_as_side_by_side_panels():
+    """The paper's Fig. 5 layout: 40 images → panels of 16, 16 and 8 rows, each the single figure of
+    its images, pixel for pixel."""
+    from hsl_tf.figures import mask_panels_png
+
+    rng = np.random.default_rng(1)
+    images = rng.integers(0, 256, (40, 16, 16, 3), dtype=np.uint8)
+    masks = rng.random((40, 4, 16, 16))
+    with Image.open(io.BytesIO(mask_panels_png(images, masks, tile_px=32))) as img:
+        panels = np.asarray(img.convert("RGB"))
+    w, h = figure_size_px(16, 4, tile_px=32)
+    assert panels.shape == (h, 3 * w + 2 * 8, 3)
+    with Image.open(io.BytesIO(mask_figure_png(images[16:32], masks[16:32], tile_px=32))) as img:
+        np.testing.assert_array_equal(panels[:, w + 8:2 * w + 8], np.asarray(img.convert("RGB")))
+    last_h = figure_size_px(8, 4, tile_px=32)[1]
+    assert (panels[last_h:, 2 * w + 16:] == 255).all()  # the short last panel, white below
+
+
 # --------------------------------------------------------------------------------------------
 # the stage, in-process
 

@@ -1,7 +1,9 @@
 """Interpreting the rows of z with per-row input masks (Sec. 2.2, Eq. 4 and appendix D).
 
 For every image x_n (n = 1..N) and every row i of z (i = 1..S) a mask parameter
-φ_{n,i} ∈ R^{H×W} is learnt. The encoder g_θ stays frozen; only φ is optimised (Adam).
+φ_{n,i} ∈ R^{H×W} is learnt. The encoder g_θ stays frozen; only φ is optimised: by plain gradient
+steps on the objective over its initial value (``mask_optimizer=sgd``, the stage's default) or by Adam
+(the paper's kind of step).
 
 Masking. The paper multiplies the mask with the encoder's input, σ(φ)⊙x. We apply it in the
 encoder's *normalised* input space, x̂ = (x/255 − mean)/std, so a masked pixel becomes 0 there,
@@ -136,7 +138,7 @@ def optimize_masks(encoder, images_uint8, *, steps=DEFAULT_STEPS, learning_rate=
       encoder: an :class:`hsl_tf.export.EncoderHandle` (``embed_pixels`` differentiable,
         ``config["mean"]`` in [0, 1] units, ``num_entities`` = S).
       images_uint8: uint8 [N, H, W, 3], N ≥ 2 (the marginal is estimated from the other images).
-      steps: Adam steps (the paper: 20,000).
+      steps: optimiser steps (the paper: 20,000).
       learning_rate: step size (None: ``DEFAULT_LEARNING_RATES[optimizer]``); with "sgd" it
         applies to the objective divided by its initial mean (scale-free).
       mask_init: initial φ (before the small seeded noise); 3.0 gives σ(φ) ≈ 0.95.

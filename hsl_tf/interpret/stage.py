@@ -8,8 +8,10 @@ baseline, and on datasets with instance masks (shapes) it scores how the rows bi
   WORKDIR/masks.npz         images uint8 [N, H, W, 3], masks [N, S, H, W], objective [N, S];
                             masks_random, objective_random (baseline); instance_masks [N, K, H, W]
                             (when scored); attention [N, S, h, w] (slots encoders)
-  WORKDIR/masks.png         the masks, one row per image (masks_random.png: the baseline's;
-                            attention.png: a slots encoder's attention, white = attended)
+  WORKDIR/masks.png         the masks, one row per image, in side-by-side panels of 16 rows (the
+                            paper's Fig. 5); masks_head.png: the first 8 images (its Fig. 4);
+                            masks_random.png: the baseline's; attention.png: a slots encoder's
+                            attention, white = attended
   WORKDIR/results.json      the options, the objective, the binding scores, the host
   WORKDIR/tb/               interpret/objective[_random] every log_every steps, the PNGs as images
 
@@ -152,7 +154,7 @@ def _write_arrays_and_figures(cfg, encoder, images, objects, main_out, random_ou
     """masks.npz, masks.png, masks_random.png, attention.png and their TensorBoard images."""
     import tensorflow as tf
 
-    from hsl_tf.figures import mask_figure_png
+    from hsl_tf.figures import HEAD_IMAGES, mask_figure_png, mask_panels_png
     from hsl_tf.rundir import write_bytes, write_npz
 
     arrays = dict(images=images, masks=main_out["masks"], objective=main_out["objective_per_row"])
@@ -165,8 +167,11 @@ def _write_arrays_and_figures(cfg, encoder, images, objects, main_out, random_ou
     write_npz(os.path.join(cfg.workdir, "masks.npz"), **arrays)
     for key in ("masks", "masks_random", "attention"):  # key.png, TensorBoard tag interpret/key
         if key in arrays:
-            png = mask_figure_png(images, arrays[key], tile_px=cfg.tile_px)
+            png = mask_panels_png(images, arrays[key], tile_px=cfg.tile_px)
             write_bytes(os.path.join(cfg.workdir, f"{key}.png"), png)
+            if key == "masks" and len(images) > HEAD_IMAGES:
+                write_bytes(os.path.join(cfg.workdir, "masks_head.png"),
+                            mask_figure_png(images[:HEAD_IMAGES], arrays[key][:HEAD_IMAGES], tile_px=cfg.tile_px))
             with writer.as_default(step=cfg.steps):
                 tf.summary.image(f"interpret/{key}", _png_array(png))
     writer.flush()
