@@ -3,9 +3,13 @@
 ``bin/report results/cpu --readme=README.md`` (or ``--readme=docs/results.md``) rewrites the text
 between the markers of that results directory::
 
-    <!-- report:results/cpu:begin -->
+    <!-- report:results/cpu:begin -->        Table 1 only
     ...generated...
     <!-- report:results/cpu:end -->
+
+    <!-- report+runs:results/cpu:begin -->   Table 1, the structure branch per row and every run
+    ...
+    <!-- report+runs:results/cpu:end -->
 
 tests/test_results.py checks that every such block in README.md and docs/ holds exactly what the
 report computes from the committed records.
@@ -17,12 +21,13 @@ import re
 from hsl_tf.errors import ConfigError
 from hsl_tf.rundir import atomic_open
 
-MARKER = re.compile(r"<!-- report:(?P<key>[^ ]+?):begin -->")
+MARKER = re.compile(r"<!-- (?P<kind>report|report\+runs):(?P<key>[^ ]+?):begin -->")
+KINDS = ("report", "report+runs")
 
 
-def markers(key):
+def markers(key, kind="report"):
     """The begin and end markers of the block of results directory ``key`` (e.g. ``results/cpu``)."""
-    return f"<!-- report:{key}:begin -->", f"<!-- report:{key}:end -->"
+    return f"<!-- {kind}:{key}:begin -->", f"<!-- {kind}:{key}:end -->"
 
 
 def block_key(results_dir, root=None):
@@ -33,30 +38,37 @@ def block_key(results_dir, root=None):
     return rel.replace(os.sep, "/").rstrip("/")
 
 
-def update_block(path, key, text):
-    """Replaces the block of ``key`` in the markdown file ``path`` with ``text``."""
-    begin, end_marker = markers(key)
+def update_block(path, key, text_of):
+    """Replaces every block of ``key`` in the markdown file ``path``: a block of kind K (``report``,
+    ``report+runs``) gets ``text_of(K)``. Raises when the file has no block of ``key``."""
     try:
         with open(path) as f:
             content = f.read()
     except OSError as err:
         raise ConfigError("readme", path, f"cannot read ({err.strerror})") from None
-    start, end = content.find(begin), content.find(end_marker)
-    if start < 0 or end < start:
+    found = False
+    for kind in KINDS:
+        begin, end_marker = markers(key, kind)
+        start, end = content.find(begin), content.find(end_marker)
+        if start < 0 or end < start:
+            continue
+        found = True
+        content = content[:start + len(begin)] + "\n" + text_of(kind).rstrip("\n") + "\n" + content[end:]
+    if not found:
+        begin, end_marker = markers(key)
         raise ConfigError("readme", path, f"no '{begin}' ... '{end_marker}' block")
-    content = content[:start + len(begin)] + "\n" + text.rstrip("\n") + "\n" + content[end:]
     with atomic_open(path) as f:
         f.write(content)
 
 
 def blocks(path):
-    """``{key: text}`` of every generated block in the markdown file ``path``."""
+    """``{(kind, key): text}`` of every generated block in the markdown file ``path``."""
     with open(path) as f:
         content = f.read()
     out = {}
     for m in MARKER.finditer(content):
-        key = m.group("key")
-        end = content.find(markers(key)[1], m.end())
+        kind, key = m.group("kind"), m.group("key")
+        end = content.find(markers(key, kind)[1], m.end())
         if end >= 0:
-            out[key] = content[m.end():end].strip("\n")
+            out[(kind, key)] = content[m.end():end].strip("\n")
     return out

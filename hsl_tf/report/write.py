@@ -69,15 +69,16 @@ def write_report(dirs, out_dir, records=None):
     return written
 
 
-def readme_text(written, doc=None):
-    """The generated markdown block of a report: Table 1, then the structure branch per row and the
-    runs (when the report has them), each under a bold title. Links (relative to the report's own
-    directory) are rewritten relative to the markdown file ``doc`` that will hold the block."""
+def readme_text(written, doc=None, kind="report"):
+    """The generated markdown block of a report: Table 1 (kind ``report``), and with kind
+    ``report+runs`` the structure branch per row and the runs too (when the report has them),
+    each under a bold title. Links (relative to the report's own directory) are rewritten relative
+    to the markdown file ``doc`` that will hold the block."""
     import re
 
     parts = []
-    for name, title in (("table_md", None), ("alive_md", "The structure branch at the end of each run"),
-                        ("runs_md", "Runs")):
+    names = (("table_md", None), ("alive_md", "The structure branch at the end of each run"), ("runs_md", "Runs"))
+    for name, title in names[:1] if kind == "report" else names:
         if name in written:
             with open(written[name]) as f:
                 text = f.read().strip("\n")
