@@ -59,6 +59,6 @@ def test_two_workers_agree_with_each_other_and_with_one_process(tmp_path):
     single_res = json.loads(single.stdout.strip().splitlines()[-1])
     ref = [v for _, v in helpers.read_scalars(str(tmp_path / "single" / "tb"))["train/loss"]]
     got = [v for _, v in helpers.read_scalars(f"{tmp_path}/w0/tb")["train/loss"]]
-    assert len(got) == len(ref) == 4
+    assert len(got) == len(ref) == 5  # steps 0 (the first batch, before its update) to 4
     np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-5)
     assert single_res["weights_checksum"] == pytest.approx(res[0]["weights_checksum"], rel=1e-5)
