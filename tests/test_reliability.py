@@ -58,13 +58,15 @@ def test_crashtest_reads_the_checkpoint_file(tmp_path):
 
 
 def test_crashtest_judge_flags_gaps_and_repeats():
-    ok = crashtest.judge_curve(list(range(1, 13)), list(range(11, 21)), checkpoint=10, kill_step=12, max_steps=20)
+    ok = crashtest.judge_curve(list(range(0, 13)), list(range(11, 21)), checkpoint=10, kill_step=12, max_steps=20)
     assert ok == []
-    from_zero = crashtest.judge_curve(list(range(1, 13)), list(range(1, 21)), 10, 12, 20)
+    from_zero = crashtest.judge_curve(list(range(0, 13)), list(range(0, 21)), 10, 12, 20)
     assert any("repeats" in p for p in from_zero) and any("rerun logged" in p for p in from_zero)
-    gap = crashtest.judge_curve([1, 2, 3, 5, 6], list(range(6, 21)), 5, 6, 20)
+    gap = crashtest.judge_curve([0, 1, 2, 3, 5, 6], list(range(6, 21)), 5, 6, 20)
     assert any("misses steps [4]" in p for p in gap)
-    short = crashtest.judge_curve(list(range(1, 13)), list(range(11, 18)), 10, 12, 20)
+    no_start = crashtest.judge_curve(list(range(1, 13)), list(range(11, 21)), 10, 12, 20)
+    assert any("not 0..12" in p for p in no_start) and any("misses steps [0]" in p for p in no_start)
+    short = crashtest.judge_curve(list(range(0, 13)), list(range(11, 18)), 10, 12, 20)
     assert any("misses steps [18, 19, 20]" in p for p in short)
 
 
@@ -107,14 +109,14 @@ def test_sigterm_checkpoints_exits_143_and_resumes(tmp_path):
     assert n is not None and n >= 2, _read(os.path.join(run, "checkpoints"), "checkpoint")
     assert f"step {n}" in lines[0]
     logged = crashtest.loss_steps(rundir.event_files(os.path.join(run, "tb")))
-    assert logged == list(range(1, n + 1))  # the checkpoint is at the step reached: nothing lost
+    assert logged == list(range(0, n + 1))  # the checkpoint is at the step reached: nothing lost
     assert not os.path.exists(os.path.join(run, "results.json"))
 
     rerun = subprocess.run([sys.executable, TRAIN] + base + [f"--max_steps={n + 2}", "--verbose=1"],
                            capture_output=True, text=True, timeout=400, cwd=ROOT)
     assert rerun.returncode == 0, rerun.stderr[-2000:]
     assert f"Resuming from step {n} " in rerun.stdout, rerun.stdout[-2000:]
-    assert crashtest.loss_steps(rundir.event_files(os.path.join(run, "tb"))) == list(range(1, n + 3))
+    assert crashtest.loss_steps(rundir.event_files(os.path.join(run, "tb"))) == list(range(0, n + 3))
     assert crashtest.last_checkpoint(os.path.join(run, "checkpoints")) == n + 2
 
 

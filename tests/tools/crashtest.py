@@ -14,7 +14,7 @@ the files the runs wrote (checkpoints/, tb/, results.json), that:
     TensorBoard step is N+1), not from step 0;
   - at most one --checkpoint_every interval was lost (last step logged by the killed run − N);
   - the run ended at the requested step (results.json "step") with an encoder export;
-  - the train/loss curve of WORKDIR/tb (all event files) covers every step 1..max_steps, with
+  - the train/loss curve of WORKDIR/tb (all event files) covers every step 0..max_steps, with
     duplicates only in the re-run interval N+1 .. last step of the killed run.
 Prints one line per try and "n/N tries held"; exits 0 iff every try held (1 otherwise, 2 on
 bad arguments). Every run has a timeout; no process outlives the script.
@@ -76,16 +76,17 @@ def _ranges(steps):
 def judge_curve(killed_steps, rerun_steps, checkpoint, kill_step, max_steps):
     """Problems with the union of the train/loss steps of the killed run and of the rerun.
 
-    Every step 1..max_steps must be there; a step may repeat only in the re-run interval
-    checkpoint+1 .. kill_step (logged by the killed run, then redone by the rerun).
+    Every step 0..max_steps must be there (step 0: the first batch's values, before its update);
+    a step may repeat only in the re-run interval checkpoint+1 .. kill_step (logged by the killed
+    run, then redone by the rerun).
     """
     problems = []
-    if list(killed_steps) != list(range(1, kill_step + 1)):
-        problems.append(f"the killed run logged steps {_ranges(killed_steps)}, not 1..{kill_step}")
+    if list(killed_steps) != list(range(0, kill_step + 1)):
+        problems.append(f"the killed run logged steps {_ranges(killed_steps)}, not 0..{kill_step}")
     if list(rerun_steps) != list(range(checkpoint + 1, max_steps + 1)):
         problems.append(f"the rerun logged steps {_ranges(rerun_steps)}, not {checkpoint + 1}..{max_steps}")
     all_steps = list(killed_steps) + list(rerun_steps)
-    wanted = set(range(1, max_steps + 1))
+    wanted = set(range(0, max_steps + 1))
     missing = sorted(wanted - set(all_steps))
     extra = sorted(set(all_steps) - wanted)
     counts = collections.Counter(all_steps)
@@ -94,7 +95,7 @@ def judge_curve(killed_steps, rerun_steps, checkpoint, kill_step, max_steps):
     if missing:
         problems.append(f"TensorBoard misses steps {missing}")
     if extra:
-        problems.append(f"TensorBoard has steps beyond 1..{max_steps}: {extra}")
+        problems.append(f"TensorBoard has steps beyond 0..{max_steps}: {extra}")
     if bad_dups:
         problems.append(f"TensorBoard repeats steps {bad_dups} outside the re-run interval "
                         f"{checkpoint + 1}..{kill_step}")
