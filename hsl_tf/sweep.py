@@ -128,13 +128,9 @@ def check_records(cell, protocol_args, root, results, probe_epochs):
 
     if cell.extra is not None:
         path = os.path.join(dest, "flags.json")
-        recorded = _read(path)
-        planned = planned_config(cell, protocol_args, root)
-        defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
-        for name, want in planned.identity().items():
-            got = recorded.get(name, defaults[name])
-            if not _same(got, want):
-                differ(path, name, got, want)
+        mismatch = identity_mismatch(cell, protocol_args, root, _read(path))
+        if mismatch:
+            differ(path, *mismatch)
     data = {k: v for k, v in parse_overrides(ProbeConfig, [a for a in protocol_args
                                                             if a[2:].partition("=")[0] in DATA_FLAGS], "flagfile").items()}
     for path in probe_paths:
@@ -143,6 +139,34 @@ def check_records(cell, protocol_args, root, results, probe_epochs):
             if name in record and not _same(record[name], want):
                 differ(path, name, record[name], want)
     return True
+
+
+def identity_mismatch(cell, protocol_args, root, recorded):
+    """The first option of the cell's planned run identity (:meth:`TrainConfig.identity`) that the
+    recorded options (a flags.json) differ in, as ``(name, recorded, planned)``; None if they agree.
+    An option a record predates reads as its default."""
+    planned = planned_config(cell, protocol_args, root)
+    defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
+    for name, want in planned.identity().items():
+        got = recorded.get(name, defaults[name])
+        if not _same(got, want):
+            return name, got, want
+    return None
+
+
+def _trained(cell, protocol_args, root):
+    """Whether the cell's run directory holds a finished training of the planned run (results.json
+    at its last step, flags.json with the planned identity): then it is not started again."""
+    run = os.path.join(root, cell.name)
+    try:
+        with open(os.path.join(run, "results.json")) as f:
+            results = json.load(f)
+        with open(os.path.join(run, "flags.json")) as f:
+            flags = json.load(f)
+    except (OSError, ValueError):
+        return False
+    return (results.get("step") is not None and results.get("step") == results.get("total_steps")
+            and identity_mismatch(cell, protocol_args, root, flags) is None)
 
 
 def _read(path):
@@ -198,7 +222,7 @@ def run_cell(cell, protocol_args, root, results, probe_epochs=100, log=print, ca
     run = os.path.join(root, cell.name)
     os.makedirs(run, exist_ok=True)
     logfile = os.path.join(run, "sweep.log")
-    if cell.extra is not None:
+    if cell.extra is not None and not _trained(cell, protocol_args, root):
         restored = carry.restore(run, results, cell.name)
         if restored is not None:
             log(f"{cell.name}: resuming from its carry at step {restored}")

@@ -108,3 +108,23 @@ def test_sweep_runs_keeps_records_and_skips_finished_cells(tmp_path):
     curves_ = curves.surrogate_curves([{**json.loads((kept / "flags.json").read_text()),
                                         "path": str(kept / "results.json")}])
     assert list(curves_.values())[0]  # Fig. 3 from the kept CSV, without tb/
+
+
+def test_a_finished_run_of_the_plan_is_not_trained_again(tmp_path):
+    """A run directory whose results.json is at its last step and whose flags.json is the plan's run
+    skips bin/train (which would rebuild and restore the model); another plan, or a run cut short,
+    does not."""
+    protocol = ["--dataset=shapes", "--epochs=2"]
+    root = str(tmp_path / "runs")
+    cell, = sweep.plan(["bce"], [0])
+    run = os.path.join(root, cell.name)
+    os.makedirs(run)
+    planned = sweep.planned_config(cell, protocol, root).options()
+    for name, obj in (("flags.json", {**planned, "mpnn_norm": False}), ("results.json", {"step": 8, "total_steps": 8})):
+        with open(os.path.join(run, name), "w") as f:
+            json.dump(obj, f)
+    assert sweep._trained(cell, protocol, root)  # mpnn_norm does not matter to bce
+    assert not sweep._trained(cell, ["--dataset=shapes", "--epochs=3"], root)
+    with open(os.path.join(run, "results.json"), "w") as f:
+        json.dump({"step": 5, "total_steps": 8}, f)
+    assert not sweep._trained(cell, protocol, root)
