@@ -49,8 +49,8 @@ ROWS = {
     "xz_infonce": Row("I(X,Z), InfoNCE (control of xza)", ("--objective=xz",)),
     "xa": Row("I(X,A), defaults", ("--objective=xa",)),
     "xza": Row("I(X,Z,A), defaults", ("--objective=xza",)),
-    "xza_focal": Row("I(X,Z)* + λ·I(X,A) (control: bce)", ("--objective=xza", "--estimator_xz=focal",
-                                                          "--structure_weight=0.1")),
+    "xza_focal": Row("I(X,Z)* + 0.03·I(X,A) (control: bce)",
+                     ("--objective=xza", "--estimator_xz=focal", "--structure_weight=0.03")),
     # Rows of earlier defaults, kept with their records: without the MPNN's batch norm.
     "xza_v1": Row("I(X,Z,A), InfoNCE, MPNN without norm", ("--objective=xza", "--nompnn_norm"), legacy=True),
     "xa_paper_v1": Row("I(X,A), NWJ, MPNN without norm", ("--objective=xa", PAPER, "--nompnn_norm"), legacy=True),
