@@ -218,11 +218,19 @@ def _kill_and_resume(workdir, rng, max_steps, checkpoint_every, timeout, poll, r
     ckpt_dir, tb_dir = os.path.join(run_dir, "checkpoints"), os.path.join(run_dir, "tb")
     cmd = train_command(run_dir, max_steps, checkpoint_every)
     problems = result["problems"]
-    # 1. the first run, killed at a random step after its first checkpoint; the state it left
-    first = _kill_at_random_step(cmd, workdir, run_dir, rng, max_steps, timeout, poll)
+    # 1. the first run, killed at a random step after its first checkpoint; the state it left.
+    # On a loaded machine the run can reach its last step before the kill lands (the event file
+    # that the kill watches is flushed late): that run was not interrupted, so start it again.
+    for _ in range(3):
+        first = _kill_at_random_step(cmd, workdir, run_dir, rng, max_steps, timeout, poll)
+        killed_files = event_files(tb_dir)
+        killed_steps = loss_steps(killed_files)
+        if max(killed_steps, default=0) < max_steps:
+            break
+        shutil.rmtree(run_dir)
+    else:
+        raise TryFailed(f"three first runs reached step {max_steps} before the kill")
     n = result["checkpoint"] = last_checkpoint(ckpt_dir)
-    killed_files = event_files(tb_dir)
-    killed_steps = loss_steps(killed_files)
     kill_step = result["kill_step"] = max(killed_steps, default=0)
     if n is None:
         raise TryFailed("the checkpoint file vanished after the kill")
