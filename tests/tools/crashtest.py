@@ -225,13 +225,13 @@ def _kill_and_resume(workdir, rng, max_steps, checkpoint_every, timeout, poll, r
         first = _kill_at_random_step(cmd, workdir, run_dir, rng, max_steps, timeout, poll)
         killed_files = event_files(tb_dir)
         killed_steps = loss_steps(killed_files)
-        if max(killed_steps, default=0) < max_steps:
+        kill_step = result["kill_step"] = max(killed_steps, default=0)
+        if kill_step < max_steps:
             break
         shutil.rmtree(run_dir)
     else:
         raise TryFailed(f"three first runs reached step {max_steps} before the kill")
     n = result["checkpoint"] = last_checkpoint(ckpt_dir)
-    kill_step = result["kill_step"] = max(killed_steps, default=0)
     if n is None:
         raise TryFailed("the checkpoint file vanished after the kill")
     if n < first:
