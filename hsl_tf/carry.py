@@ -53,7 +53,8 @@ def carried_step(results, cell_name):
 
 def save(run_dir, results, cell_name):
     """Refreshes the cell's carry from ``run_dir`` if it holds a newer checkpoint. Returns the
-    carried step (None: nothing to carry). The carry is replaced whole (written beside, renamed)."""
+    carried step (None: nothing to carry). The carry is replaced whole (written beside, renamed);
+    its scalars are ``merged_scalars`` up to the step, so a run carried twice keeps its first rows."""
     found = _latest(os.path.join(run_dir, "checkpoints"))
     if found is None:
         return None
@@ -71,9 +72,10 @@ def save(run_dir, results, cell_name):
             f.write(f'model_checkpoint_path: "{name}"\nall_model_checkpoint_paths: "{name}"\n')
         if os.path.isfile(os.path.join(run_dir, "flags.json")):
             shutil.copyfile(os.path.join(run_dir, "flags.json"), os.path.join(tmp, "flags.json"))
-        if os.path.isdir(os.path.join(run_dir, "tb")):
-            rundir.write_scalars_csv(_scalars_up_to(rundir.read_scalars(os.path.join(run_dir, "tb")), step),
-                              os.path.join(tmp, "scalars.csv"))
+        # a run resumed from a carry has no events before the carried step: keep the carry's rows
+        scalars = merged_scalars(run_dir, results, cell_name)
+        if scalars:
+            rundir.write_scalars_csv(_scalars_up_to(scalars, step), os.path.join(tmp, "scalars.csv"))
         old = dest + ".old"
         if os.path.isdir(dest):
             os.rename(dest, old)

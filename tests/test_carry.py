@@ -1,5 +1,5 @@
 """The carry of an unfinished cell (hsl_tf.carry): a run stopped, carried to a new machine (its run
-directory gone) and resumed equals the uninterrupted run: the same data order, the same curve and
+directory gone) and resumed, twice, equals the uninterrupted run: the same data order, the same curve and
 the same final weights, bit for bit."""
 
 import os
@@ -43,8 +43,14 @@ def test_carried_run_equals_the_uninterrupted_run(tmp_path):
     kwargs = helpers.tiny_kwargs(None, max_steps=6, checkpoint_every=2, surrogate_every=2, log_every=1)
     whole_dir, cell_dir, results = str(tmp_path / "whole"), str(tmp_path / "cell"), str(tmp_path / "results")
     train(TrainConfig(**dict(kwargs, workdir=whole_dir)))
-    # the cell stops at step 4 (say, the end of a working period) and its carry is kept
+    # the cell stops at step 2 (say, the end of a working period), its carry is kept, and a new
+    # machine, without the run directory, continues it from the carry to step 4
+    train(TrainConfig(**dict(kwargs, workdir=cell_dir, max_steps=2)))
+    assert carry.save(cell_dir, results, "xza-s0") == 2
+    shutil.rmtree(cell_dir)
+    assert carry.restore(cell_dir, results, "xza-s0") == 2
     train(TrainConfig(**dict(kwargs, workdir=cell_dir, max_steps=4)))
+    # the second carry keeps the first one's rows (the run directory has no events before step 2)
     assert carry.save(cell_dir, results, "xza-s0") == 4
     assert sorted(os.listdir(carry.carry_dir(results, "xza-s0"))) == [
         "checkpoint", "ckpt-4.data-00000-of-00001", "ckpt-4.index", "flags.json", "scalars.csv"]
