@@ -140,7 +140,7 @@ PROBE_RESULTS = (
     Item("method", "", "The Table 1 row: the encoder's training objective, or `random`."),
     Item("backbone", "", "The encoder's backbone."),
     Item("train_dataset", "for an exported encoder", "The dataset it was trained on."),
-    Item("<option>", "for each option of `VARIANTS` the encoder's config holds",
+    Item("<option>", "for each training option listed above that the encoder's config holds",
          "Its value in the encoder's config (bin/report groups runs by them)."),
     Item("prior_weight", "when the encoder's `relation_prior` is not none", "Its value in the encoder's config."),
     Item("num_classes", "", "Classes of the dataset."),
@@ -280,7 +280,7 @@ def reference_markdown():
     out += ["", "## results.json", "",
             "Placeholders: `<c>` a critic the run trains (`xz`: T_β; `xa`: the structure branch T_ω), "
             "`<k>` a relation type 0 … K−1.", "", "### bin/train", "", _items(TRAIN_RESULTS), "",
-            "### bin/probe", "", f"`VARIANTS`: {', '.join(_code(v) for v in variant_options())}.", "",
+            "### bin/probe", "", f"`<option>`, a training option that tells runs apart: {', '.join(_code(v) for v in variant_options())}.", "",
             _items(PROBE_RESULTS), "", "## TensorBoard tags (WORKDIR/tb)", "", "### bin/train", "",
             _items(TRAIN_TAGS), "", "### bin/probe", "", _items(PROBE_TAGS), ""]
     return "\n".join(out)
