@@ -75,6 +75,10 @@ VARIANTS = {
     "sel_focal": _XZA + ("--estimator_xz=focal",),
     "sel_focal_w01": _XZA + ("--estimator_xz=focal", "--structure_weight=0.1"),
     "sel_focal_w003": _XZA + ("--estimator_xz=focal", "--structure_weight=0.03"),
+    # The MPNN at NRI's width (256) against ours (32), for both structure rows (docs/results.md,
+    # "The MPNN's width"); their width-32 partners are the rows xza and xza_paper themselves.
+    "xza_w256": _XZA + ("--mpnn_hidden=256",),
+    "xza_paper_w256": ("--objective=xza", PAPER, "--mpnn_hidden=256"),
 }
 
 
