@@ -6,13 +6,14 @@ checkpoint), never from Keras' per-epoch batch counter.
 """
 
 import math
+import os
 import signal
 import time
 
 import tensorflow as tf
 import keras
 
-from hsl_tf import linear
+from hsl_tf import linear, runstats
 from hsl_tf.alive import DEAD_CROSS_VIEW_MI, DEAD_EDGE_ENTROPY, branch_dead  # noqa: F401
 
 
@@ -118,6 +119,48 @@ class CollapseWatch(keras.callbacks.Callback):
         if branch_dead(self.last["edge_entropy"], self.last["cross_view_mi"]) or self.collapsed / self.checked > 0.5:
             out["warnings"] = [self.message(step) + f"; collapsed at {self.collapsed} of {self.checked} checks"]
         return out
+
+
+class CrashWatch(keras.callbacks.Callback):
+    """The crash rule of :mod:`hsl_tf.runstats` on every bound, online: at each logged step it
+    writes ``train/bound_crash`` (1 while a bound is in a crash, else 0). results.json counts the
+    crashes from the run's whole logged series (:func:`hsl_tf.runstats.summary`), so the count
+    also covers the segments before a resume."""
+
+    def __init__(self, writer, every=10, last_step=None):
+        super().__init__()
+        self.writer, self.every, self.last_step = writer, every, last_step
+        self.detectors = {}
+
+    def on_train_batch_end(self, batch, logs=None):
+        step = global_step(self.model)
+        if step % self.every and step != self.last_step:
+            return
+        bounds = {k[len("batch/bound_"):]: float(v) for k, v in (logs or {}).items() if k.startswith("batch/bound_")}
+        if not bounds:
+            return
+        crashed = [self.detectors.setdefault(c, runstats.CrashDetector()).update(step, v) for c, v in bounds.items()]
+        with self.writer.as_default(step=step):
+            tf.summary.scalar("train/bound_crash", float(any(crashed)))
+
+
+class Snapshotter(keras.callbacks.Callback):
+    """Exports the encoder every ``every`` steps before ``last_step`` into ``base/epoch-<e>``
+    (e = step ÷ ``steps_per_epoch``), for the probe over training (bin/sweep's probe_curve.csv).
+    ``export_fn(model, path)`` writes one export."""
+
+    def __init__(self, base, every, steps_per_epoch, last_step, export_fn):
+        super().__init__()
+        self.base, self.every, self.steps_per_epoch = base, every, steps_per_epoch
+        self.last_step, self.export_fn = last_step, export_fn
+
+    def on_train_batch_end(self, batch, logs=None):
+        step = global_step(self.model)
+        if step % self.every or step >= self.last_step:
+            return
+        path = os.path.join(self.base, f"epoch-{step // self.steps_per_epoch:03d}")
+        if not os.path.isdir(path):
+            self.export_fn(self.model, path)
 
 
 class StopAtStep(keras.callbacks.Callback):

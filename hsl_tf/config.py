@@ -154,7 +154,7 @@ class StepConfig(_Validated):
 
 # Options that change where or how often a run writes, never what it computes (a run resumed from
 # its checkpoints is the run itself, whatever `checkpoint_every`).
-NOT_IDENTITY = ("workdir", "verbose", "export_dir", "checkpoint_every", "log_every")
+NOT_IDENTITY = ("workdir", "verbose", "export_dir", "checkpoint_every", "log_every", "snapshot_every")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -177,6 +177,8 @@ class TrainConfig(ModelConfig, DataConfig, StepConfig, Stage):
     checkpoint_every: int = option(500, "Checkpoint every N steps.", low=1)
     log_every: int = option(10, "Write TensorBoard scalars every N steps.", low=1)
     export_dir: str | None = option(None, "Export base directory (default WORKDIR/export).")
+    snapshot_every: int = option(0, "Also export the encoder every N epochs, to WORKDIR/snapshots/epoch-<e>/ (0: "
+                                 "never); bin/sweep probes each (probe_curve.csv).", low=0)
 
     def _check(self):
         if self.augmentations < 2 and self.objective != "supervised":

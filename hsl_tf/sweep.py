@@ -7,6 +7,8 @@ exports, TensorBoard); its records ``RESULTS/<cell>/`` hold only what the reposi
     probe/results.json              the linear probe of the encoder (z)
     probe-relations/results.json    the linear probe of the relations (rows with a structure branch)
     scalars.csv                     every TensorBoard scalar of the training run (tag, step, value)
+    probe_curve.csv                 the probe of each encoder snapshot (runs with --snapshot_every)
+    export/encoder/1/, probe/export/classifier/1/   the shipped SavedModels (bin/sweep --ship_models)
     resume/                         while unfinished: the carry (:mod:`hsl_tf.carry`)
 
 A cell is finished when its probes are kept. It is skipped only if its recorded options are the
@@ -15,14 +17,17 @@ naming the cell and the option. An unfinished cell resumes: from its run directo
 checkpoint, else from its carry. Each stage is its own ``bin/`` process, as a user would run it.
 """
 
+import csv
 import dataclasses
+import glob
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
 
-from hsl_tf import carry, rundir
+from hsl_tf import carry, rundir, runstats
 from hsl_tf.config import ProbeConfig, TrainConfig
 from hsl_tf.errors import ConfigError, UserError
 from hsl_tf.fields import parse_overrides
@@ -33,6 +38,10 @@ from hsl_tf.rows import PAPER_TABLE1, REPO, ROWS, TABLE_ROWS, VARIANTS, Row  # n
 DATA_FLAGS = ("dataset", "data_dir", "download", "image_size", "train_examples", "test_examples", "skip_corrupt")
 RECORD_FILES = ("flags.json", "results.json")
 PROBES = {"z": "probe", "relations": "probe-relations"}  # probe features → directory
+CURVE = "probe_curve.csv"
+CURVE_FIELDS = ("epoch", "step", "test_accuracy", "train_accuracy")
+SHIPPED = {os.path.join("export", "encoder"): os.path.join("export", "encoder"),  # run dir → records, newest version
+           os.path.join(PROBES["z"], "export", "classifier"): os.path.join(PROBES["z"], "export", "classifier")}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -177,18 +186,107 @@ def _read(path):
         raise UserError(f"{path}: cannot read the record ({err})") from None
 
 
-def keep_records(cell, root, results):
-    """Copies the cell's small records from its run directory into ``results/<cell>/`` and drops
-    its carry."""
-    import shutil
+def read_curve(path):
+    """The rows of a ``probe_curve.csv`` as dicts (epoch and step int, accuracies float); [] if absent."""
+    if not os.path.isfile(path):
+        return []
+    with open(path, newline="") as f:
+        return [{k: (int(r[k]) if k in ("epoch", "step") else float(r[k])) for k in CURVE_FIELDS}
+                for r in csv.DictReader(f)]
 
+
+def write_curve(path, rows):
+    with rundir.atomic_open(path, newline="") as f:
+        w = csv.DictWriter(f, fieldnames=CURVE_FIELDS)
+        w.writeheader()
+        for row in sorted(rows, key=lambda r: r["step"]):
+            w.writerow({k: row[k] for k in CURVE_FIELDS})
+
+
+def probe_snapshots(cell, protocol_args, root, results, probe_epochs, logfile):
+    """Probes every encoder snapshot of the cell's run (``--snapshot_every``) not yet in its
+    ``probe_curve.csv`` and adds its row (epoch, step, test and train accuracy), so the curve
+    is kept, and carried, as it grows. Returns the number of new rows."""
+    run, dest = os.path.join(root, cell.name), os.path.join(results, cell.name)
+    path = os.path.join(dest, CURVE)
+    rows = read_curve(path)
+    done = {r["epoch"] for r in rows}
+    new = 0
+    for snap in sorted(glob.glob(os.path.join(run, "snapshots", "epoch-*"))):
+        epoch = int(os.path.basename(snap).split("-")[1])
+        versions = rundir.export_versions(snap)
+        if epoch in done or not versions:
+            continue
+        workdir = os.path.join(run, "probe-curve", os.path.basename(snap))
+        cmd = probe_command(cell, protocol_args, root, probe_epochs, "z")
+        cmd = [a for a in cmd if not a.startswith(("--encoder=", "--workdir="))]
+        shutil.rmtree(workdir, ignore_errors=True)
+        _run(cmd + [f"--encoder={snap}", f"--workdir={workdir}"], logfile)
+        record = _read(os.path.join(workdir, "results.json"))
+        with open(os.path.join(snap, str(versions[-1]), "assets.extra", "hsl_tf.json")) as f:
+            step = int(json.load(f)["step"])
+        rows.append({"epoch": epoch, "step": step, "test_accuracy": record["test_accuracy"],
+                     "train_accuracy": record["train_accuracy"]})
+        os.makedirs(dest, exist_ok=True)
+        write_curve(path, rows)
+        new += 1
+    return new
+
+
+def _final_curve_row(dest):
+    """The probe over training ends with the final probe (the same encoder as the last epoch's)."""
+    path = os.path.join(dest, CURVE)
+    rows, record = read_curve(path), os.path.join(dest, "results.json")
+    probe = os.path.join(dest, PROBES["z"], "results.json")
+    if not rows or not os.path.isfile(record) or not os.path.isfile(probe):
+        return
+    train, final = _read(record), _read(probe)
+    rows = [r for r in rows if r["step"] != train["step"]] + [{
+        "epoch": round(train["epoch"]), "step": train["step"], "test_accuracy": final["test_accuracy"],
+        "train_accuracy": final["train_accuracy"]}]
+    write_curve(path, rows)
+
+
+def _rewrite_run_stats(dest, scalars):
+    """results.json's run means and crash counts from the merged scalars (:mod:`hsl_tf.runstats`):
+    the run directory's own tb/ lacks the segments a carry brought from another machine."""
+    path = os.path.join(dest, "results.json")
+    if not scalars or not os.path.isfile(path):
+        return
+    record = _read(path)
+    if not record.get("step") or not record.get("epoch"):
+        return
+    steps_per_epoch = round(record["step"] / record["epoch"])
+    names = [k for k, v in record.items() if isinstance(v, float) and f"train/{k}" in scalars]
+    record.update(runstats.summary(scalars, names, record["step"], steps_per_epoch))
+    rundir.write_json(path, record)
+
+
+def ship_models(cell, root, results):
+    """Copies the newest encoder export and z-probe classifier of the run into the records."""
+    run, dest = os.path.join(root, cell.name), os.path.join(results, cell.name)
+    for src, dst in SHIPPED.items():
+        versions = rundir.export_versions(os.path.join(run, src))
+        if versions:
+            target = os.path.join(dest, dst, "1")
+            shutil.rmtree(target, ignore_errors=True)
+            shutil.copytree(os.path.join(run, src, str(versions[-1])), target)
+
+
+def keep_records(cell, root, results, ship=False):
+    """Copies the cell's small records from its run directory into ``results/<cell>/`` (and, with
+    ``ship``, its SavedModels) and drops its carry."""
     run, dest = os.path.join(root, cell.name), os.path.join(results, cell.name)
     os.makedirs(dest, exist_ok=True)
     for name in RECORD_FILES:
         if os.path.isfile(os.path.join(run, name)):
             shutil.copyfile(os.path.join(run, name), os.path.join(dest, name))
     if os.path.isdir(os.path.join(run, "tb")):
-        rundir.write_scalars_csv(carry.merged_scalars(run, results, cell.name), os.path.join(dest, "scalars.csv"))
+        scalars = carry.merged_scalars(run, results, cell.name)
+        rundir.write_scalars_csv(scalars, os.path.join(dest, "scalars.csv"))
+        _rewrite_run_stats(dest, scalars)
+    if ship:
+        ship_models(cell, root, results)
     # the probes' records last: their presence marks the cell finished
     for features in cell.probes:
         if not os.path.isfile(os.path.join(run, PROBES[features], "results.json")):
@@ -196,6 +294,7 @@ def keep_records(cell, root, results):
         os.makedirs(os.path.join(dest, PROBES[features]), exist_ok=True)
         shutil.copyfile(os.path.join(run, PROBES[features], "results.json"),
                         os.path.join(dest, PROBES[features], "results.json"))
+    _final_curve_row(dest)
     carry.drop(results, cell.name)
 
 
@@ -216,23 +315,32 @@ def _run(cmd, log, during=None, every=60.0):
         raise UserError(f"{os.path.basename(cmd[0])} failed (exit {code}); see {log}")
 
 
-def run_cell(cell, protocol_args, root, results, probe_epochs=100, log=print, carry_every=60.0):
+def run_cell(cell, protocol_args, root, results, probe_epochs=100, log=print, carry_every=60.0, ship=False):
     """Trains (resuming) and probes one cell, then keeps its records. Returns its probe accuracy
-    (None without a probe). While it trains, its carry follows the latest checkpoint."""
+    (None without a probe). While it trains, its carry follows the latest checkpoint, and each new
+    encoder snapshot is probed into its probe_curve.csv."""
     run = os.path.join(root, cell.name)
     os.makedirs(run, exist_ok=True)
     logfile = os.path.join(run, "sweep.log")
+    curve = cell.probes and "z" in cell.probes
+
+    def during():
+        carry.save(run, results, cell.name)
+        if curve:
+            probe_snapshots(cell, protocol_args, root, results, probe_epochs, logfile)
+
     if cell.extra is not None and not _trained(cell, protocol_args, root):
         restored = carry.restore(run, results, cell.name)
         if restored is not None:
             log(f"{cell.name}: resuming from its carry at step {restored}")
-        _run(train_command(cell, protocol_args, root), logfile, during=lambda: carry.save(run, results, cell.name),
-             every=carry_every)
+        _run(train_command(cell, protocol_args, root), logfile, during=during, every=carry_every)
+    if curve:
+        probe_snapshots(cell, protocol_args, root, results, probe_epochs, logfile)
     for features in cell.probes:  # a probe already kept (e.g. before the relation probe existed) stays
         kept = os.path.join(results, cell.name, PROBES[features], "results.json")
         if not os.path.isfile(kept) and not os.path.isfile(os.path.join(run, PROBES[features], "results.json")):
             _run(probe_command(cell, protocol_args, root, probe_epochs, features), logfile)
-    keep_records(cell, root, results)
+    keep_records(cell, root, results, ship)
     if "z" not in cell.probes:
         return None
     return _read(os.path.join(results, cell.name, PROBES["z"], "results.json"))["test_accuracy"]
@@ -256,7 +364,7 @@ def _duration(seconds):
     return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m" if seconds >= 3600 else f"{seconds // 60}m{seconds % 60:02d}s"
 
 
-def run_grid(cells, protocol_args, root, results, probe_epochs=100, log=print, max_cells=0):
+def run_grid(cells, protocol_args, root, results, probe_epochs=100, log=print, max_cells=0, ship=False):
     """Runs the unfinished cells in order (at most ``max_cells`` of them, 0: all); ``log`` gets
     one progress line per cell with the ETA of the whole grid. Finished cells must match the
     plan (:func:`check_records`) before anything runs."""
@@ -267,7 +375,7 @@ def run_grid(cells, protocol_args, root, results, probe_epochs=100, log=print, m
     spent = []
     for i, cell in enumerate(todo, 1):
         t0 = time.time()
-        acc = run_cell(cell, protocol_args, root, results, probe_epochs, log=log)
+        acc = run_cell(cell, protocol_args, root, results, probe_epochs, log=log, ship=ship)
         spent.append(time.time() - t0)
         eta = sum(spent) / len(spent) * (remaining - i)
         what = f"probe test accuracy {100 * acc:.1f} %" if acc is not None else "trained"

@@ -17,7 +17,7 @@ import tensorflow as tf
 import keras
 
 from hsl_tf import callbacks as cb
-from hsl_tf import distribute, encoders, export, host, optim
+from hsl_tf import distribute, encoders, export, host, optim, rundir, runstats
 from hsl_tf.config import ModelConfig, TrainConfig
 from hsl_tf.rundir import prepare_workdir, write_json
 from hsl_tf.data import augment, datasets, pipeline
@@ -134,8 +134,9 @@ def _restore(cfg, model, chief, say=lambda message: None):
     return manager
 
 
-def _callbacks(cfg, data, writer, manager, total_steps, start):
-    """The run's callbacks by role: scalars, checkpointer, surrogate (Fig. 3), collapse, stop, progress."""
+def _callbacks(cfg, data, writer, manager, total_steps, start, steps_per_epoch=1):
+    """The run's callbacks by role: scalars, checkpointer, surrogate (Fig. 3), collapse, crashes,
+    snapshots, stop, progress."""
     n_sur = min(cfg.surrogate_examples, len(data.train_images))
     cbs = {"scalars": cb.ScalarLogger(writer, cfg.batch_size * cfg.augmentations, every=cfg.log_every,
                                       last_step=total_steps),
@@ -143,7 +144,14 @@ def _callbacks(cfg, data, writer, manager, total_steps, start):
            "surrogate": cb.SurrogateProbe(writer, data.train_images[:n_sur], data.train_labels[:n_sur],
                                           data.num_classes, cfg.surrogate_every, seed=cfg.seed),
            "collapse": cb.CollapseWatch(writer, every=cfg.log_every),
+           "crash": cb.CrashWatch(writer, every=cfg.log_every, last_step=total_steps),
            "stop": cb.StopAtStep(total_steps)}
+    if cfg.snapshot_every and cfg.workdir:
+        meta = {"dataset": cfg.dataset}
+        cbs["snapshot"] = cb.Snapshotter(
+            os.path.join(cfg.workdir, "snapshots"), cfg.snapshot_every * steps_per_epoch, steps_per_epoch, total_steps,
+            lambda model, path: export.export_encoder(model, path, data.image_size,
+                                                      extra_meta={**meta, "step": cb.global_step(model)}))
     if cfg.verbose:
         cbs["progress"] = cb.Progress(total_steps, start)
     return cbs
@@ -174,7 +182,12 @@ def _results(cfg, data, model, cbs, history, seconds, steps_per_epoch, total_ste
                          if scalars.images_per_s else None),
         "crop_scale": list(crop_scale(cfg, data)), **commit, "execution": execution,
     }
-    results.update({k: float(v[-1]) for k, v in history.items() if not k.startswith("batch/")})
+    tb = os.path.join(cfg.workdir, "tb")
+    scalars = rundir.read_scalars(tb) if os.path.isdir(tb) else {}
+    if scalars:  # the whole run's logged values, resumed segments included (hsl_tf.runstats)
+        results.update(runstats.summary(scalars, list(model.trackers), step, steps_per_epoch))
+    else:  # a worker without summaries: its trackers' means over the last epoch it ran
+        results.update({k: float(v[-1]) for k, v in history.items() if not k.startswith("batch/")})
     if surrogate.history:
         results["surrogate_train_accuracy"] = surrogate.history[-1][1]
         results["surrogate_seconds"] = round(surrogate.seconds, 2)
@@ -231,7 +244,7 @@ def train(cfg: TrainConfig, strategy=None, log=None) -> Run:
         say(f"Resuming from step {start} (epoch {start // steps_per_epoch + 1}) of {total_steps}")
     writer = (tf.summary.create_file_writer(os.path.join(cfg.workdir, "tb")) if chief
               else tf.summary.create_noop_writer())
-    cbs = _callbacks(cfg, data, writer, manager, total_steps, start)
+    cbs = _callbacks(cfg, data, writer, manager, total_steps, start, steps_per_epoch)
     t0 = time.time()
     history = _fit(cfg, data, model, strategy, list(cbs.values()), start, steps_per_epoch, total_steps)
     if cbs["checkpointer"].stopped is not None:

@@ -128,3 +128,43 @@ def test_a_finished_run_of_the_plan_is_not_trained_again(tmp_path):
     with open(os.path.join(run, "results.json"), "w") as f:
         json.dump({"step": 5, "total_steps": 8}, f)
     assert not sweep._trained(cell, protocol, root)
+
+
+def classifier_accuracy(export_dir, images, labels, batch=256):
+    """Test accuracy of a classifier SavedModel (``serving_default``: uint8 images → classes)."""
+    import numpy as np
+    import tensorflow as tf
+
+    serve = tf.saved_model.load(export_dir).signatures["serving_default"]
+    classes = np.concatenate([serve(images=tf.constant(images[i:i + batch]))["classes"].numpy()
+                              for i in range(0, len(images), batch)])
+    return float(np.mean(classes == np.asarray(labels)))
+
+
+@pytest.mark.slow
+def test_sweep_probes_snapshots_and_ships_the_models(tmp_path):
+    """--snapshot_every: each snapshot is probed into probe_curve.csv, which ends with the final
+    probe; --ship_models keeps the encoder and classifier SavedModels, and the shipped classifier
+    reproduces the recorded test accuracy; results.json holds the run's crash count and means."""
+    from hsl_tf.data import datasets
+
+    flagfile = tmp_path / "proto.flags"
+    flagfile.write_text("--flagfile=" + os.path.join(ROOT, "configs", "tiny.flags") + "\n--train_examples=32\n"
+                        "--max_steps=0\n--epochs=3\n--snapshot_every=1\n")
+    cmd = [os.path.join(ROOT, "bin", "sweep"), f"--flagfile={flagfile}", "--rows=bce", "--seeds=0",
+           "--probe_epochs=2", f"--root={tmp_path}/runs", f"--results={tmp_path}/results", "--ship_models"]
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr[-2000:] + res.stdout[-2000:]
+    kept = tmp_path / "results" / "bce-s0"
+    curve = sweep.read_curve(str(kept / sweep.CURVE))
+    assert [(r["epoch"], r["step"]) for r in curve] == [(1, 4), (2, 8), (3, 12)]
+    probe = json.loads((kept / "probe" / "results.json").read_text())
+    assert curve[-1]["test_accuracy"] == probe["test_accuracy"]
+    snap = json.loads((tmp_path / "runs" / "bce-s0" / "probe-curve" / "epoch-001" / "results.json").read_text())
+    assert curve[0]["test_accuracy"] == snap["test_accuracy"] and snap["encoder"].endswith("epoch-001")
+    record = json.loads((kept / "results.json").read_text())
+    assert record["bound_crashes"] == 0 and record["means_over_steps"] == [9, 12]  # the last epoch, (8, 12]
+    assert os.path.isfile(kept / "export" / "encoder" / "1" / "saved_model.pb")
+    data = datasets.load_dataset("shapes", train_examples=32, test_examples=64)
+    acc = classifier_accuracy(str(kept / "probe" / "export" / "classifier" / "1"), data.test_images, data.test_labels)
+    assert acc == probe["test_accuracy"]

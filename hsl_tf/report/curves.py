@@ -11,7 +11,7 @@ import csv
 import logging
 import os
 
-from hsl_tf import rundir
+from hsl_tf import rundir, runstats
 from hsl_tf.report import keys
 from hsl_tf.report.tables import md_table
 
@@ -113,7 +113,8 @@ def runs_table(records):
     surrogate accuracy's peak (and its step) and final value, and the structure branch at the end:
     its per-edge measures (edge entropy, cross-view MI; :mod:`hsl_tf.structure`), alive or dead by
     :func:`hsl_tf.alive.branch_dead`, the mean bound_xa of the last 10 logs, and the pooled usage
-    entropy. Runs without a probe are listed when they log relations (the 300-step check)."""
+    entropy, and the number of bound crashes (:mod:`hsl_tf.runstats`). Runs without a probe are listed
+    when they log relations (the 300-step check)."""
     from hsl_tf.alive import branch_dead
 
     probes = {(os.path.dirname(os.path.dirname(r["path"])), r.get("features", "z")): r for r in records["probe"]}
@@ -139,9 +140,11 @@ def runs_table(records):
                      f"{edge:.3f}" if edge is not None else "–", f"{mi:.4f}" if mi is not None else "–", state,
                      f"{sum(v for _, v in bxa[-10:]) / len(bxa[-10:]):.3f}" if bxa else "–",
                      f"{ent:.3f}" if ent is not None else "–",
+                     str(sum(len(e) for e in runstats.crashes(scalars).values())),
                      f"{run.get('train_seconds', float('nan')):.0f}"])
     header = ["run", "steps", "probe (%)", "relation probe (%)", "surrogate peak (%)", "surrogate final (%)",
-              "edge entropy", "cross-view MI", "branch", "bound_xa (last 10 logs)", "usage entropy", "train s"]
+              "edge entropy", "cross-view MI", "branch", "bound_xa (last 10 logs)", "usage entropy", "crashes",
+              "train s"]
     return md_table(header, body) + "\n" if body else ""
 
 
