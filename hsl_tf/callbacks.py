@@ -13,7 +13,7 @@ import time
 import tensorflow as tf
 import keras
 
-from hsl_tf import linear, runstats
+from hsl_tf import linear, precision, runstats
 from hsl_tf.alive import DEAD_CROSS_VIEW_MI, DEAD_EDGE_ENTROPY, branch_dead  # noqa: F401
 
 
@@ -141,7 +141,7 @@ class CrashWatch(keras.callbacks.Callback):
             return
         crashed = [self.detectors.setdefault(c, runstats.CrashDetector()).update(step, v) for c, v in bounds.items()]
         with self.writer.as_default(step=step):
-            tf.summary.scalar("train/bound_crash", float(any(crashed)))
+            tf.summary.scalar(runstats.CRASH_TAG, float(any(crashed)))
 
 
 class Snapshotter(keras.callbacks.Callback):
@@ -178,13 +178,16 @@ class StopAtStep(keras.callbacks.Callback):
 class Checkpointer(keras.callbacks.Callback):
     """Saves a ``tf.train.CheckpointManager`` checkpoint every ``every`` steps and at the end.
 
-    A non-finite loss stops training without saving (the last good checkpoint is kept), and
-    SIGTERM (the usual preemption signal) saves a checkpoint and stops.
+    A non-finite loss stops training without saving (the last good checkpoint is kept), and so do
+    ``MAX_SKIPPED_IN_A_ROW`` skipped float16 steps in a row (``batch/skipped_steps``: non-finite
+    gradients, :mod:`hsl_tf.precision`). SIGTERM (the usual preemption signal) saves a checkpoint and
+    stops.
     """
 
     def __init__(self, manager, every):
         super().__init__()
         self.manager, self.every = manager, every
+        self._skipped, self._in_a_row = None, 0
         self._sigterm = False
         self._previous_handler = None
         self.stopped = None
@@ -208,6 +211,18 @@ class Checkpointer(keras.callbacks.Callback):
                 f"{last or 'none'}", exit_code=1)
             self.model.stop_training = True
             return
+        if "batch/skipped_steps" in (logs or {}):
+            skipped = int(float(logs["batch/skipped_steps"]))
+            self._in_a_row = self._in_a_row + 1 if self._skipped is not None and skipped > self._skipped else 0
+            self._skipped = skipped
+            if self._in_a_row >= precision.MAX_SKIPPED_IN_A_ROW:
+                last = self.manager.latest_checkpoint
+                self.stopped = TrainingStopped(
+                    f"precision: the last {self._in_a_row} steps (to step {step}) were all skipped for non-finite "
+                    f"gradients ({skipped} in all); training stopped, last good checkpoint kept: {last or 'none'}",
+                    exit_code=1)
+                self.model.stop_training = True
+                return
         if step % self.every == 0 or self._sigterm:
             self._save(step)
         if self._sigterm:

@@ -108,6 +108,11 @@ class ModelConfig(Seeded):
     mpnn_aggregation: str = option("sum", "Edge → node aggregation of m_η: sum (the paper's appendix C), or mean "
                                    "(NRI: the sum ÷ S).", choices="relations:AGGREGATIONS", branch="xa")
     standardize_z: bool = option(False, "Standardise z (per view) before the MPNN.", branch="xa")
+    negatives: str = option("global", "Under a strategy with several replicas: global (every replica pairs its "
+                            "images with the views of the whole global batch, gathered across replicas: the "
+                            "one-device method on any number of devices) or replica (pairs and negatives inside "
+                            "each replica's share, as P&S's per-GPU batches). One device: the same.",
+                            choices="pairs:NEGATIVES")
     critic_offset: bool = option(False, "A learned scalar offset added to T_ω (beyond the paper).", branch="xa")
     relation_prior: str = option("none", "Prior term on the relations: none (the paper), kl (NRI's per-edge KL to "
                                  "uniform), usage (KL of the batch's mean relation usage to uniform) or info "
@@ -144,6 +149,13 @@ class StepConfig(_Validated):
     jit_compile: str = option("auto", "XLA-compile the train step: auto (chosen for this host: off when "
                               "TensorFlow's oneDNN kernels are on, as on every x86 host by default; never under "
                               "MirroredStrategy), true or false.")
+    precision: str = option("float32", "float32, mixed_bfloat16 or mixed_float16 (layers in 16 bits, variables, "
+                            "critic scores and bounds in float32; float16 with dynamic loss scaling).",
+                            choices="precision:PRECISIONS")
+    augment_on: str = option("host", "Where the views are made: host (tf.data, the default: the CPU is the device "
+                             "here) or device (the batch carries uint8 images; each replica augments its own share "
+                             "inside the step, with the same views; for GPUs, where the host would starve them).",
+                             choices="data.pipeline:AUGMENT_ON")
 
     def _check(self):
         try:
@@ -154,7 +166,8 @@ class StepConfig(_Validated):
 
 # Options that change where or how often a run writes, never what it computes (a run resumed from
 # its checkpoints is the run itself, whatever `checkpoint_every`).
-NOT_IDENTITY = ("workdir", "verbose", "export_dir", "checkpoint_every", "log_every", "snapshot_every")
+# `augment_on` makes the same views in both places (tests/test_augment_on_device.py).
+NOT_IDENTITY = ("workdir", "verbose", "export_dir", "checkpoint_every", "log_every", "snapshot_every", "augment_on")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -31,9 +31,11 @@ def split_cpu(num_replicas):
 def make_strategy(name="auto", num_cpu_replicas=1):
     """Creates the strategy named by the ``strategy`` option.
 
-    - ``auto``: MirroredStrategy over all GPUs when there are several, else one device;
-    - ``one_device``: the first GPU, or the CPU;
-    - ``mirrored``: all local GPUs, or ``num_cpu_replicas`` logical CPU devices;
+    - ``auto``: MirroredStrategy over all GPUs when there are several (or over ``num_cpu_replicas``
+      > 1 logical CPUs), else one device;
+    - ``one_device``: the first GPU, or the CPU (one GPU of a multi-GPU host: set
+      ``CUDA_VISIBLE_DEVICES`` to choose which);
+    - ``mirrored``: ``num_cpu_replicas`` > 1 logical CPU devices, else all local GPUs, else the CPU;
     - ``multi_worker``: MultiWorkerMirroredStrategy configured by ``TF_CONFIG``.
     """
     if name not in STRATEGIES:
@@ -51,13 +53,33 @@ def make_strategy(name="auto", num_cpu_replicas=1):
             split_cpu(num_cpu_replicas)
         return tf.distribute.MultiWorkerMirroredStrategy()
     split_cpu(num_cpu_replicas)
-    gpus = tf.config.list_logical_devices("GPU")
+    # num_cpu_replicas > 1 asks for logical CPU devices, even where GPUs are visible, so the same
+    # command (and the test suite) proves the same thing on any host
+    gpus = [] if num_cpu_replicas > 1 else tf.config.list_logical_devices("GPU")
     if name == "auto":
-        name = "mirrored" if len(gpus) > 1 else "one_device"
+        name = "mirrored" if len(gpus) > 1 or num_cpu_replicas > 1 else "one_device"
     if name == "one_device":
         return tf.distribute.OneDeviceStrategy(gpus[0].name if gpus else "/cpu:0")
     devices = [d.name for d in gpus] or [d.name for d in tf.config.list_logical_devices("CPU")]
     return tf.distribute.MirroredStrategy(devices)
+
+
+def describe(strategy, batch_size, negatives):
+    """One console line: the replicas, the per-replica batch, and what a replica's pairs see."""
+    replicas = strategy.num_replicas_in_sync
+    if replicas == 1:
+        return f"replicas: 1 ({_devices(strategy)}), batch {batch_size}"
+    what = (f"negatives global: each replica pairs its images with all {batch_size} images' views (the one-device "
+            f"method)" if negatives == "global" else
+            f"negatives replica: pairs and negatives inside each replica's {batch_size // replicas} images")
+    return f"replicas: {replicas} ({_devices(strategy)}), batch {batch_size} = {replicas} × {batch_size // replicas}; {what}"
+
+
+def _devices(strategy):
+    extended = getattr(strategy, "extended", None)
+    devices = getattr(extended, "worker_devices", None) or ()
+    kinds = sorted({d.split("device:")[-1].split(":")[0] for d in devices})
+    return "/".join(kinds) or type(strategy).__name__
 
 
 def is_chief(strategy):

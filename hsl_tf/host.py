@@ -109,13 +109,35 @@ def onednn_enabled():
         return False
 
 
+def gpu_facts():
+    """The GPUs TensorFlow sees and its CUDA build: ``gpus`` (device names, [] without a GPU),
+    ``gpu_count``, ``cuda_build`` and ``cudnn_build`` (None in a CPU-only build) and ``tf32`` (whether
+    float32 matmuls and convolutions may run in TF32 on Ampere and newer GPUs; TensorFlow's default
+    is on)."""
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    names = []
+    for gpu in gpus:
+        try:
+            names.append(tf.config.experimental.get_device_details(gpu).get("device_name", gpu.name))
+        except (ValueError, RuntimeError):  # pragma: no cover - drivers without details
+            names.append(gpu.name)
+    build = tf.sysconfig.get_build_info()
+    return {"gpus": names, "gpu_count": len(gpus),
+            "cuda_build": build.get("cuda_version") if build.get("is_cuda_build") else None,
+            "cudnn_build": build.get("cudnn_version") if build.get("is_cuda_build") else None,
+            "tf32": bool(tf.config.experimental.tensor_float_32_execution_enabled())}
+
+
 def execution_record(jit_compile, requested="auto", replicas=1):
     """What every results.json and benchmark line records about the path and the host."""
     facts = cpu_facts()
     return {"cpu_model": facts["cpu_model"], "machine": facts["machine"],
             "isa": sorted(k for k, v in facts["isa"].items() if v),
             "onednn": onednn_enabled(), "onednn_env": os.environ.get(ONEDNN_ENV),
-            "xla": bool(jit_compile), "jit_compile_requested": str(requested).lower(), "replicas": replicas}
+            "xla": bool(jit_compile), "jit_compile_requested": str(requested).lower(), "replicas": replicas,
+            **gpu_facts()}
 
 
 def git_commit(path=None):

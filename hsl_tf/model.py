@@ -10,7 +10,7 @@ which each replica keeps its own slice (see :func:`hsl_tf.relations.sample_relat
 import tensorflow as tf
 import keras
 
-from hsl_tf import critics, encoders, entities, objectives, pairs, relations, structure
+from hsl_tf import critics, encoders, entities, objectives, pairs, precision, relations, structure
 from hsl_tf.config import ModelConfig  # noqa: F401  (the model's config, importable from here too)
 
 
@@ -34,12 +34,16 @@ class HSLModel(keras.Model):
         self.mpnn = relations.RelationMPNN(c.num_entities, c.num_relations, c.mpnn_hidden, norm=c.mpnn_norm,
                                            aggregation=c.mpnn_aggregation)
         self.relation_head = critics.RelationHead(c.head_hidden)
-        self.structure_critic = critics.StructureCritic(c.num_entities, c.num_relations, offset=c.critic_offset)
+        # T_ω computes in float32 in every precision: its scores feed e^{T−1} (hsl_tf.precision)
+        self.structure_critic = critics.StructureCritic(c.num_entities, c.num_relations, offset=c.critic_offset,
+                                                        dtype="float32")
         self.supervised = c.objective == "supervised"
         self.classifier = keras.layers.Dense(c.num_classes, name="classifier") if self.supervised else None
         self.critic_estimators = {} if self.supervised else objectives.critics_of(
             c.objective, c.estimator_xz, c.estimator_xa)
         names = ["loss"] + (["accuracy"] if self.supervised else [])
+        self.augmenter = None  # augment_on=device: fn(uint8 images, step) → views (hsl_tf.data.pipeline)
+        self.jit_core, self._jit_step = False, None  # XLA on the step after a device augmentation
         for critic in self.critic_estimators:
             names += [f"bound_{critic}", f"pos_{critic}", f"neg_{critic}"]
         if "xa" in self.critic_estimators:
@@ -61,12 +65,13 @@ class HSLModel(keras.Model):
         return (x - self._mean) / self._std
 
     def call(self, images, training=False):
-        """Normalised images [N, H, W, 3] → z [N, S, D]."""
+        """Normalised images [N, H, W, 3] → z [N, S, D] (float32)."""
         return self.embed(images, training=training)[1]
 
     def embed(self, images, training=False, seed=None):
-        """Normalised images [N, H, W, 3] → (g(x) [N, S·D], z [N, S, D])."""
-        return self.entities(self.encoder.feature_map(images, training=training), training=training, seed=seed)
+        """Normalised images [N, H, W, 3] → (g(x) [N, S·D], z [N, S, D]), float32 in every precision."""
+        g, z = self.entities(self.encoder.feature_map(images, training=training), training=training, seed=seed)
+        return tf.cast(g, tf.float32), tf.cast(z, tf.float32)
 
     def attention_maps(self, images):
         """Slot attention maps of the last iteration (``entities.has_attention``): [N, H, W, 3] → [N, S, h, w]."""
@@ -75,7 +80,7 @@ class HSLModel(keras.Model):
     def relation_probabilities(self, images):
         """Deterministic relations (softmax, no Gumbel noise): [N, H, W, 3] → [N, S, S, K]."""
         z = self(images, training=False)  # [N, S, D]
-        probs = relations.relation_probs(self.relation_logits(z))  # [N, E, K]
+        probs = relations.relation_probs(tf.cast(self.relation_logits(z), tf.float32))  # [N, E, K]
         return relations.edges_to_dense(probs, self.config.num_entities)  # [N, S, S, K]
 
     def build(self, input_shape):
@@ -109,7 +114,12 @@ class HSLModel(keras.Model):
         return tf.stack([tf.constant(self.config.seed, tf.int32), step])
 
     def _forward(self, data, training, seed=None):
-        """Per-image loss [B] and scalar diagnostics for one (per-replica) batch."""
+        """Per-image loss [B] and scalar diagnostics for one (per-replica) batch.
+
+        Under a strategy with ``negatives="global"`` the replicas share their views' features
+        (:class:`_Batch`): each replica scores the pairs anchored at its own B images against the
+        global batch, so its per-image losses are those rows of the one-device loss.
+        """
         c = self.config
         views = data["views"]  # [B, V, H, W, 3]
         b, v = views.shape[0], views.shape[1]
@@ -118,28 +128,30 @@ class HSLModel(keras.Model):
         x = tf.reshape(views, [b * v] + views.shape[2:].as_list())  # [N, H, W, 3], N = B·V
         g, z = self.embed(x, training=training, seed=seed)  # [N, S·D], [N, S, D]
         if self.supervised:
-            logits = self.classifier(g)  # [N, C]
+            logits = tf.cast(self.classifier(g), tf.float32)  # [N, C]
             labels = tf.repeat(tf.cast(data["labels"], tf.int32), v)  # [N]
             ce = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
             acc = tf.reduce_mean(tf.cast(tf.equal(tf.argmax(logits, -1, output_type=tf.int32), labels), tf.float32))
             return tf.reduce_mean(tf.reshape(ce, [b, v]), axis=1), {"accuracy": acc}
 
-        idx = pairs.pair_indices(b, v)  # each [B, Q]
+        batch = _Batch(b, v, c.negatives)
+        idx = batch.pairs()  # each [B, Q], rows into the (global) views
         q = idx["anchor"].shape[1]
-        anchor = idx["anchor"].reshape(-1)  # [B·Q]
-        other = tf.concat([idx["positive"].reshape(-1), idx["negative"].reshape(-1)], 0)  # [2·B·Q]
+        anchor = tf.reshape(idx["anchor"], [-1])  # [B·Q]
+        other = tf.concat([tf.reshape(idx["positive"], [-1]), tf.reshape(idx["negative"], [-1])], 0)  # [2·B·Q]
         terms, diags = {}, {}
         if "xz" in self.critic_estimators:
             # positives and negatives in one call, so the head's BN sees both (as the baseline)
-            s = self.relation_head(g, tf.concat([anchor, anchor], 0), other, training=training)  # [2·B·Q]
+            s = self.relation_head(batch.gather(g), tf.concat([anchor, anchor], 0), other, training=training)
+            s = tf.cast(s, tf.float32)  # [2·B·Q] scores; the bounds are float32 in every precision
             terms["xz"] = objectives.critic_term(self.critic_estimators["xz"], tf.reshape(s[: b * q], [b, q]),
                                                  tf.reshape(s[b * q:], [b, q]))
         if "xa" in self.critic_estimators:
-            terms["xa"], probs = self._structure_term(z, idx, v, training, seed, diags)
+            terms["xa"], probs = self._structure_term(z, idx, batch, training, seed, diags)
         per_image, obj_diags = objectives.combine(terms, {"xa": c.structure_weight})
         diags.update(obj_diags)
         if "xa" in self.critic_estimators and c.relation_prior != "none":
-            prior = objectives.relation_prior(c.relation_prior, probs, v)  # [B]
+            prior = batch.own(objectives.relation_prior(c.relation_prior, probs, v))  # [B]
             diags["relation_prior"] = tf.reduce_mean(prior)
             per_image = per_image + c.prior_weight * prior
         return per_image, diags
@@ -151,9 +163,9 @@ class HSLModel(keras.Model):
         step = optimizer.iterations if optimizer is not None else 0
         return structure.annealed_temperature(step, c.temperature, c.temperature_start, c.temperature_anneal_steps)
 
-    def _structure_term(self, z, idx, v, training, seed, diags):
-        """I(X,A)'s (loss [B], estimate [B], pos, neg) and the relation probabilities [N, E, K];
-        writes the relation measures into ``diags``.
+    def _structure_term(self, z, idx, batch, training, seed, diags):
+        """I(X,A)'s (loss [B], estimate [B], pos, neg) and the relation probabilities [N, E, K] (of
+        the global batch under global negatives); writes the relation measures into ``diags``.
 
         z [N, S, D] reaches m_η with ``structure_grad`` of its gradient; relations are Gumbel-softmax
         samples in training and probabilities otherwise. The estimator is a bound on T_ω's pair
@@ -162,7 +174,7 @@ class HSLModel(keras.Model):
         c = self.config
         if c.structure_grad < 1.0:
             z = c.structure_grad * z + (1.0 - c.structure_grad) * tf.stop_gradient(z)
-        logits = self.relation_logits(z, training=training)  # [N, E, K]
+        logits = tf.cast(self.relation_logits(z, training=training), tf.float32)  # [N, E, K]
         probs = relations.relation_probs(logits)  # [N, E, K]
         if training:
             tau = self.temperature()
@@ -171,10 +183,12 @@ class HSLModel(keras.Model):
                 diags["temperature"] = tau
         else:
             a = probs
+        a, probs = batch.gather(a), batch.gather(probs)  # the global batch's, under global negatives
         usage = tf.reduce_mean(a, axis=[0, 1])  # [K]
         diags.update({f"usage_{k}": usage[k] for k in range(c.num_relations)})
         diags["usage_entropy"] = structure.entropy(usage)
-        first, second = idx["anchor"].reshape(-1), idx["positive"].reshape(-1)
+        every = batch.all_pairs()  # the positive pairs of the whole (global) batch
+        first, second = tf.reshape(every["anchor"], [-1]), tf.reshape(every["positive"], [-1])
         diags.update(structure.measures(tf.stop_gradient(probs), first, second))
         b = idx["anchor"].shape[0]
         if c.estimator_xa == "iic":
@@ -183,31 +197,54 @@ class HSLModel(keras.Model):
         rel = relations.edges_to_dense(a, c.num_entities)  # [N, S, S, K], zero diagonal
         if c.structure_critic == "cosine":
             sim = self.structure_critic.cosine(rel, rel, c.structure_temperature)  # [N, N]
-            loss, estimate = objectives.infonce_all(sim, idx["anchor"], idx["positive"], v)
-            same = tf.gather_nd(sim, tf.stack([idx["anchor"], idx["positive"]], -1))
-            return (loss, estimate, tf.reduce_mean(same), tf.reduce_mean(sim)), probs
-        anchor = idx["anchor"].reshape(-1)
-        other = tf.concat([idx["positive"].reshape(-1), idx["negative"].reshape(-1)], 0)
+            loss, estimate = objectives.infonce_all(sim, every["anchor"], every["positive"], batch.views)
+            same = tf.gather_nd(sim, tf.stack([every["anchor"], every["positive"]], -1))
+            return (batch.own(loss), batch.own(estimate), tf.reduce_mean(same), tf.reduce_mean(sim)), probs
+        anchor = tf.reshape(idx["anchor"], [-1])
+        other = tf.concat([tf.reshape(idx["positive"], [-1]), tf.reshape(idx["negative"], [-1])], 0)
         s = self.structure_critic(rel, rel, tf.concat([anchor, anchor], 0), other)  # [2·B·Q]
         q = idx["anchor"].shape[1]
         return objectives.critic_term(self.critic_estimators["xa"], tf.reshape(s[: b * q], [b, q]),
                                       tf.reshape(s[b * q:], [b, q])), probs
 
+    def views_of(self, data):
+        """The batch as views: ``data`` itself, or with ``augment_on="device"`` (``images`` uint8
+        [B, H, W, 3] and ``step`` [B]) the views the ``augmenter`` makes here, on this replica."""
+        if "views" in data:
+            return data
+        if self.augmenter is None:
+            raise ValueError("the batch holds images, not views: set model.augmenter (augment_on=device)")
+        return {"views": self.augmenter(data["images"], data["step"][0]), "labels": data["labels"]}
+
     def compute_gradients(self, data):
         """One forward/backward pass. Returns (per-image loss [B], diagnostics, grads, vars).
 
         ``grads[i]`` is None for variables the active objective does not reach (e.g. W in xz).
+        With float16's loss scaling the gradients are those of the scaled loss (the optimizer
+        unscales them, :mod:`hsl_tf.precision`).
         """
         variables = self.trainable_variables
         with tf.GradientTape() as tape:
-            per_image, diags = self._forward(data, training=True, seed=self.noise_seed())
+            per_image, diags = self._forward(self.views_of(data), training=True, seed=self.noise_seed())
             loss = tf.nn.compute_average_loss(per_image)  # ÷ global batch: replica-invariant
+            loss = precision.scale_loss(self.optimizer, loss)
         return per_image, diags, tape.gradient(loss, variables), variables
 
     def train_step(self, data):
+        data = self.views_of(data)  # outside XLA: the crop has no XLA kernel
+        if self.jit_core:
+            if self._jit_step is None:
+                self._jit_step = tf.function(self._step, jit_compile=True)
+            return self._jit_step(data)
+        return self._step(data)
+
+    def _step(self, data):
         per_image, diags, grads, variables = self.compute_gradients(data)
         used = [(g, v) for g, v in zip(grads, variables) if g is not None]
         self.optimizer.apply([g for g, _ in used], [v for _, v in used])
+        if getattr(self.optimizer, "skipped_steps", None) is not None:
+            diags = dict(diags, skipped_steps=tf.cast(self.optimizer.skipped_steps, tf.float32),
+                         loss_scale=tf.identity(self.optimizer.dynamic_scale))
         return self._logs(per_image, diags)
 
     def test_step(self, data):
@@ -222,3 +259,49 @@ class HSLModel(keras.Model):
         logs = {name: tracker.result() for name, tracker in self.trackers.items()}
         logs.update({f"batch/{k}": tf.convert_to_tensor(val) for k, val in values.items()})
         return logs
+
+
+class _Batch:
+    """The batch a replica's objective is computed over.
+
+    On one device, or with ``negatives="replica"``, it is the replica's own B images (the pairs of
+    :func:`hsl_tf.pairs.pair_indices`). With ``negatives="global"`` under R > 1 replicas, every
+    per-view tensor is all-gathered (with its gradient) into the global batch of R·B images in
+    replica order; the replica keeps the pairs anchored at its own images, rows r·B … r·B + B − 1 of
+    ``pair_indices(R·B, V)``. Each replica then computes those rows of the one-device objective, and
+    ``compute_average_loss`` (÷ R·B) with the optimizer's sum over replicas gives the one-device
+    step (tests/test_distribution.py).
+    """
+
+    def __init__(self, images, views, negatives="global"):
+        ctx = tf.distribute.get_replica_context()
+        replicas = ctx.num_replicas_in_sync if ctx is not None else 1
+        self.ctx = ctx if replicas > 1 and negatives == "global" else None
+        self.local, self.views = images, views
+        self.images = images * replicas if self.ctx is not None else images  # B of the pairs' view rows
+        self.first = self.ctx.replica_id_in_sync_group * images if self.ctx is not None else 0
+
+    def gather(self, x):
+        """A per-view tensor [B·V, ...] of this replica → the global batch's [R·B·V, ...]."""
+        if self.ctx is None:
+            return x
+        shape = [x.shape[0] * self.ctx.num_replicas_in_sync] + x.shape[1:].as_list()
+        return tf.reshape(self.ctx.all_gather(x, axis=0), shape)  # all_gather loses the static shape
+
+    def all_pairs(self):
+        """The pair indices of the whole batch (global under global negatives), each [B_all, Q]."""
+        return pairs.pair_indices(self.images, self.views)
+
+    def pairs(self):
+        """The pairs anchored at this replica's images, each [B, Q], as rows of the gathered views."""
+        every = self.all_pairs()
+        if self.ctx is None:
+            return every
+        rows = tf.range(self.local) + self.first
+        return {k: tf.gather(tf.constant(v), rows) for k, v in every.items()}
+
+    def own(self, per_image):
+        """A per-image tensor of the whole batch [B_all, ...] → this replica's rows [B, ...]."""
+        if self.ctx is None:
+            return per_image
+        return tf.gather(per_image, tf.range(self.local) + self.first)

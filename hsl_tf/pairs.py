@@ -15,6 +15,10 @@ import functools
 
 import numpy as np
 
+# Where a replica's pairs find their other views (--negatives; hsl_tf.model._Batch): the global
+# batch, gathered across replicas, or the replica's own share.
+NEGATIVES = ("global", "replica")
+
 
 @functools.lru_cache(maxsize=64)
 def pair_indices(batch_size, num_views):

@@ -24,6 +24,7 @@ WINDOW = 10  # logged points before a value that make its reference mean (100 st
 DROP = 3.0  # nats below that mean: a crash starts
 RECOVER = 1.0  # back within this many nats of the reference mean: the crash has ended
 BOUND_PREFIX = "train/bound_"
+CRASH_TAG = "train/bound_crash"  # what CrashWatch logs: 1 while a bound is in a crash (not a bound)
 
 
 class CrashDetector:
@@ -71,7 +72,7 @@ def crash_events(series, **rule):
 def crashes(scalars):
     """``{critic: [events]}`` for every ``train/bound_<critic>`` series of ``scalars``."""
     return {tag[len(BOUND_PREFIX):]: crash_events(series) for tag, series in scalars.items()
-            if tag.startswith(BOUND_PREFIX)}
+            if tag.startswith(BOUND_PREFIX) and tag != CRASH_TAG}
 
 
 def last_epoch_means(scalars, names, last_step, steps_per_epoch):

@@ -17,7 +17,7 @@ import tensorflow as tf
 import keras
 
 from hsl_tf import callbacks as cb
-from hsl_tf import distribute, encoders, export, host, optim, rundir, runstats
+from hsl_tf import distribute, encoders, export, host, optim, precision, rundir, runstats
 from hsl_tf.config import ModelConfig, TrainConfig
 from hsl_tf.rundir import prepare_workdir, write_json
 from hsl_tf.data import augment, datasets, pipeline
@@ -43,14 +43,23 @@ def execution_path(cfg, strategy):
 
 
 def build_model(cfg, data, strategy, jit_compile=False, steps_per_epoch=1):
-    """Model, compiled and with optimizer slots created, inside ``strategy.scope()``."""
+    """Model, compiled and with optimizer slots created, inside ``strategy.scope()``, in the
+    configured precision. With ``augment_on="device"`` the model augments its batches itself, and
+    XLA (which has no kernel for the crop) compiles only the step after the augmentation."""
     keras.utils.set_random_seed(cfg.seed)  # same initial weights for the same seed, in any process
-    with strategy.scope():
+    device_views = getattr(cfg, "augment_on", "host") == "device"
+    with strategy.scope(), precision.policy(cfg.precision):
         model = HSLModel(ModelConfig.of(cfg, num_classes=data.num_classes, mean=tuple(data.mean),
                                         std=tuple(data.std)))
         model.build_all(data.image_size)
-        model.compile(optimizer=optim.make_optimizer(cfg, steps_per_epoch), jit_compile=jit_compile)
+        optimizer = precision.wrap_optimizer(optim.make_optimizer(cfg, steps_per_epoch), cfg.precision)
+        model.compile(optimizer=optimizer, jit_compile=jit_compile and not device_views)
         model.optimizer.build(model.trainable_variables)
+    if device_views:
+        model.augmenter = pipeline.device_augmenter(
+            num_views=cfg.augmentations, mean=data.mean, std=data.std, seed=cfg.seed, policy=cfg.augment,
+            crop_scale=crop_scale(cfg, data))
+        model.jit_core = bool(jit_compile)
     return model
 
 
@@ -101,7 +110,9 @@ def weights_checksum(model):
 def _schedule(cfg, data, replicas):
     """(steps per epoch, total steps), after checking the batch against the data and replicas."""
     if cfg.batch_size % replicas:
-        raise ConfigError("batch_size", cfg.batch_size, f"must be divisible by the {replicas} replicas")
+        lower, upper = cfg.batch_size // replicas * replicas, (cfg.batch_size // replicas + 1) * replicas
+        raise ConfigError("batch_size", cfg.batch_size, f"the {replicas} replicas cannot split it; use a multiple of "
+                          f"{replicas}, e.g. {', '.join(str(b) for b in (lower, upper) if b > 0)}")
     if cfg.objective != "supervised" and cfg.batch_size // replicas < 2:
         raise ConfigError("batch_size", cfg.batch_size, f"each of the {replicas} replicas needs ≥ 2 images for negatives")
     steps_per_epoch = len(data.train_images) // cfg.batch_size
@@ -164,7 +175,7 @@ def _fit(cfg, data, model, strategy, callbacks, start, steps_per_epoch, total_st
     ds = pipeline.train_dataset(data.train_images, data.train_labels, batch_size=cfg.batch_size,
                                 num_views=cfg.augmentations, mean=data.mean, std=data.std, seed=cfg.seed,
                                 start_step=start, steps_per_epoch=steps_per_epoch, policy=cfg.augment,
-                                crop_scale=crop_scale(cfg, data))
+                                crop_scale=crop_scale(cfg, data), augment_on=cfg.augment_on)
     if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
         return custom_loop(model, ds, strategy, callbacks, total_steps)
     return model.fit(ds, epochs=math.ceil(total_steps / steps_per_epoch), initial_epoch=start // steps_per_epoch,
@@ -181,6 +192,7 @@ def _results(cfg, data, model, cbs, history, seconds, steps_per_epoch, total_ste
         "images_per_s": (round(sum(scalars.images_per_s) / len(scalars.images_per_s), 1)
                          if scalars.images_per_s else None),
         "crop_scale": list(crop_scale(cfg, data)), **commit, "execution": execution,
+        "skipped_steps": precision.skipped_steps(model.optimizer),
     }
     tb = os.path.join(cfg.workdir, "tb")
     scalars = rundir.read_scalars(tb) if os.path.isdir(tb) else {}
@@ -234,7 +246,9 @@ def train(cfg: TrainConfig, strategy=None, log=None) -> Run:
     encoders.check_image_size(*data.image_size)
     steps_per_epoch, total_steps = _schedule(cfg, data, strategy.num_replicas_in_sync)
     jit, execution = execution_path(cfg, strategy)
+    execution.update(precision=cfg.precision, negatives=cfg.negatives, augment_on=cfg.augment_on)
     say(host.describe(execution))
+    say(distribute.describe(strategy, cfg.batch_size, cfg.negatives))
     model = build_model(cfg, data, strategy, jit, steps_per_epoch)
     manager = _restore(cfg, model, chief, say)
     start = cb.global_step(model)

@@ -5,8 +5,8 @@
 * Split the single physical CPU into 2 logical CPU devices, so MirroredStrategy tests can run
   2 replicas ("/cpu:0", "/cpu:1"). This must happen before any TF op runs, hence at conftest
   import time (pytest imports conftest.py before collecting the test modules). If TF was already
-  initialised (e.g. the package was imported earlier by a plugin), ``RuntimeError`` is raised;
-  tests needing 2 devices then skip themselves by checking ``tf.config.list_logical_devices``.
+  initialised (e.g. the package was imported earlier by a plugin), the session fails: the mirrored
+  tests never skip.
 """
 
 import os
@@ -25,8 +25,9 @@ try:
     # list_physical_devices does not initialise the runtime (list_logical_devices would).
     tf.config.set_logical_device_configuration(
         tf.config.list_physical_devices("CPU")[0], [tf.config.LogicalDeviceConfiguration()] * 2)
-except RuntimeError:  # TF already initialised: keep whatever devices exist
-    pass
+except RuntimeError as err:  # TF already initialised: the mirrored tests could not run, so the session fails
+    raise RuntimeError(f"tests/conftest.py: cannot split the CPU into 2 logical devices ({err}); TensorFlow was "
+                       f"initialised before conftest.py (a plugin?)") from None
 
 
 from tests.helpers import tiny_run  # noqa: E402,F401  (one session-wide tiny training run for every module)

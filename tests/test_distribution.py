@@ -1,6 +1,12 @@
 """Data-parallel training: 2 replicas (MirroredStrategy on 2 logical CPUs, see conftest.py) must
 give the single-device result.
 
+With ``negatives="global"`` (the default) the replicas gather every view's features, samples and
+relation probabilities (all-gather with gradients), and each scores the pairs anchored at its own
+images against the global batch: one mirrored step equals the one-device step on the same global
+batch, with no change to the reference (``test_global_negatives_step_equals_one_device_step``).
+The rest of this docstring is about ``negatives="replica"``, P&S's per-GPU batches.
+
 Why the comparison is exact, and what the single-device reference has to reproduce:
 
 * Loss scaling: ``compute_average_loss`` divides each replica's per-image sum by the *global*
@@ -36,8 +42,6 @@ B_LOCAL, V, SIZE = 2, 3, 16  # per-replica images, views per image, image side
 REPLICAS = 2
 B_GLOBAL = B_LOCAL * REPLICAS
 
-pytestmark = pytest.mark.skipif(len(tf.config.list_logical_devices("CPU")) < REPLICAS,
-                                reason="needs 2 logical CPUs (configured by tests/conftest.py)")
 
 
 @pytest.fixture(scope="module")
@@ -87,9 +91,15 @@ def test_sample_relations_replicas_get_slices_of_the_global_draw(strategies):
     assert np.abs(local[0] - local[1]).max() > 1e-2
 
 
-def _make(strategy, objective, weights=None):
+def test_the_suite_has_two_logical_cpus():
+    """tests/conftest.py splits the CPU; without it the mirrored tests below cannot run (they fail)."""
+    assert len(tf.config.list_logical_devices("CPU")) >= REPLICAS
+
+
+def _make(strategy, objective, weights=None, **options):
+    options = {"negatives": "replica", **options}
     cfg = model_lib.ModelConfig(objective=objective, num_entities=4, entity_dim=16, num_relations=2,
-                                mpnn_hidden=8, head_hidden=16, num_classes=3, seed=11)
+                                mpnn_hidden=8, head_hidden=16, num_classes=3, seed=11, **options)
     with strategy.scope():
         model = model_lib.HSLModel(cfg)
         model.build_all((SIZE, SIZE))
@@ -132,3 +142,41 @@ def test_mirrored_step_equals_single_device_step(strategies, objective, monkeypa
         moved = [np.abs(w1 - w0).max() for v, w0, w1 in zip(replicated.weights, initial, final_rep)
                  if id(v) in ids]
         assert moved and max(moved) > 1e-2, part
+
+
+ESTIMATORS = {"bce": {}, "xza_infonce": {}, "xza_nwj": dict(estimator_xz="nwj", estimator_xa="nwj")}
+
+
+@pytest.mark.parametrize("case", list(ESTIMATORS))
+def test_global_negatives_step_equals_one_device_step(strategies, case):
+    """negatives=global: one mirrored step on 2 replicas = one unmodified one-device step on the same
+    global batch (loss, and every weight after an SGD step, to 1e-5), for P&S's focal loss, InfoNCE
+    and NWJ. The replica mode's step differs (its pairs stay inside each half)."""
+    mirrored, one_device = strategies
+    objective = case.split("_")[0]
+    data = {"views": tf.random.stateless_normal([B_GLOBAL, V, SIZE, SIZE, 3], [0, 1]),
+            "labels": tf.constant([0, 1, 2, 0], tf.int32)}
+    ds = tf.data.Dataset.from_tensor_slices(data).batch(B_GLOBAL, drop_remainder=True)
+    keras.utils.set_random_seed(0)
+    replicated = _make(mirrored, objective, negatives="global", **ESTIMATORS[case])
+    if objective == "xza":  # W larger than its init so that the xa term moves the encoder
+        replicated.structure_critic.w.assign(
+            0.3 * tf.random.stateless_normal(replicated.structure_critic.w.shape, [2, 2]))
+    initial = replicated.get_weights()
+    single = _make(one_device, objective, initial, negatives="global", **ESTIMATORS[case])
+    per_replica = _make(mirrored, objective, initial, negatives="replica", **ESTIMATORS[case])
+
+    h_rep = replicated.fit(ds, epochs=1, steps_per_epoch=1, verbose=0)
+    h_one = single.fit(ds, epochs=1, steps_per_epoch=1, verbose=0)
+    h_per = per_replica.fit(ds, epochs=1, steps_per_epoch=1, verbose=0)
+    assert h_rep.history["loss"][0] == pytest.approx(h_one.history["loss"][0], abs=1e-5)
+    for name in [k for k in h_one.history if k.startswith("bound_")]:
+        assert h_rep.history[name][0] == pytest.approx(h_one.history[name][0], abs=1e-5), name
+    final_rep, final_one = replicated.get_weights(), single.get_weights()
+    for var, w_rep, w_one in zip(replicated.weights, final_rep, final_one):
+        np.testing.assert_allclose(w_rep, w_one, rtol=0, atol=1e-5, err_msg=var.path)
+    moved = max(np.abs(w1 - w0).max() for w0, w1 in zip(initial, final_rep))
+    assert moved > 1e-2  # the step is not vacuous
+    # negatives=replica is another method on 2 replicas: its loss and weights differ
+    assert abs(h_per.history["loss"][0] - h_one.history["loss"][0]) > 1e-3
+    assert max(np.abs(a - b).max() for a, b in zip(per_replica.get_weights(), final_one)) > 1e-3

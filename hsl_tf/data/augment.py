@@ -161,18 +161,52 @@ def random_grayscale(x: tf.Tensor, seed, prob: float = GRAY_PROB) -> tf.Tensor:
 
 def normalize(images, mean: Sequence[float], std: Sequence[float]) -> tf.Tensor:
     """uint8 [..., 3] -> float32 [..., 3]: ``(images / 255 - mean) / std``."""
-    x = tf.cast(images, tf.float32) / 255.0
-    return _standardize(x, mean, std)
+    return _standardize(_unit(images), mean, std)
+
+
+def _divide(x, y):
+    """x / y, rounded as IEEE division wherever it runs. Inside a ``tf.function`` Grappler rewrites a
+    division by a constant into a multiplication by its reciprocal (1 ulp off); tf.data and eager
+    divide. ``DivNoNan`` is not rewritten and equals the division for y ≠ 0, so the views made in
+    the training step (``--augment_on=device``) are the host pipeline's, bit for bit."""
+    return tf.math.divide_no_nan(x, tf.cast(y, x.dtype))
+
+
+def _unit(images):
+    """uint8 → float32 in [0, 1]."""
+    return _divide(tf.cast(images, tf.float32), 255.0)
 
 
 def _standardize(x: tf.Tensor, mean, std) -> tf.Tensor:
     mean = tf.constant(mean, tf.float32)  # [3]
     std = tf.constant(std, tf.float32)  # [3]
-    return (x - mean) / std
+    return _divide(x - mean, std)
+
+
+def _share(draw, n_local, global_images, first_image, num_views):
+    """Rows of this share from ``draw(n)``, a draw of per-view values for n views.
+
+    On one device (``global_images`` None) the draw is for the local views. A replica that augments
+    its own share of a global batch of ``global_images`` images draws for all of them, from the same
+    seed, and keeps the rows of its images ``first_image, ...``: its views are then the ones the
+    whole batch would get on one device.
+    """
+    if global_images is None:
+        return draw(n_local)
+    start = first_image * num_views
+    return tree_slice(draw(global_images * num_views), start, n_local)
+
+
+def tree_slice(values, start, size):
+    """``values[start:start + size]`` of a tensor or a tuple of tensors (a dynamic start)."""
+    if isinstance(values, tuple):
+        return tuple(tree_slice(v, start, size) for v in values)
+    begin = tf.concat([tf.reshape(tf.cast(start, tf.int32), [1]), tf.zeros([values.shape.rank - 1], tf.int32)], 0)
+    return tf.slice(values, begin, tf.concat([[size], tf.shape(values)[1:]], 0))
 
 
 def augment_views(images, seed, num_views: int, mean: Sequence[float],
-                  std: Sequence[float], crop_scale=CROP_SCALE) -> tf.Tensor:
+                  std: Sequence[float], crop_scale=CROP_SCALE, global_images=None, first_image=0) -> tf.Tensor:
     """K augmented views of every image.
 
     Args:
@@ -181,6 +215,8 @@ def augment_views(images, seed, num_views: int, mean: Sequence[float],
       num_views: V >= 1.
       mean, std: per-channel statistics in [0, 1] pixel units.
       crop_scale: (lo, hi) area fraction of RandomResizedCrop (CIFAR: 0.08-1).
+      global_images, first_image: ``images`` are images ``first_image ...`` of a global batch of
+        ``global_images`` (augmentation on the device, one share per replica; see :func:`_share`).
     Returns:
       float32 [B, V, H, W, 3]; view v of image b is ``out[b, v]``.
     """
@@ -188,24 +224,28 @@ def augment_views(images, seed, num_views: int, mean: Sequence[float],
     b, h, w = _dim(images, 0), _dim(images, 1), _dim(images, 2)
     n = b * num_views
     seeds = tf.random.experimental.stateless_split(_as_seed(seed), num=4)  # [4, 2]
-    boxes = sample_crop_boxes(seeds[0], n, crop_scale)  # [N, 4] (y1, x1, y2, x2)
-    flip = _bernoulli(seeds[1], n, FLIP_PROB)[:, None]  # [N, 1]
-    # a box with x1 > x2 makes crop_and_resize sample the crop mirrored: the flip is free
-    boxes = tf.where(flip, tf.gather(boxes, [0, 3, 2, 1], axis=1), boxes)
+
+    def draw(count):  # the random parameters of ``count`` views: boxes [count, 4], M [count, 3, 3], k [count]
+        boxes = sample_crop_boxes(seeds[0], count, crop_scale)  # (y1, x1, y2, x2)
+        flip = _bernoulli(seeds[1], count, FLIP_PROB)[:, None]  # [count, 1]
+        # a box with x1 > x2 makes crop_and_resize sample the crop mirrored: the flip is free
+        boxes = tf.where(flip, tf.gather(boxes, [0, 3, 2, 1], axis=1), boxes)
+        m, k = jitter_matrices(seeds[2], count)
+        # colour jitter then grayscale as one affine map per view: G·(M·x + k·p·1) = (G·M)·x + k·p·1,
+        # since a gray map keeps the gray vector 1; a single clip to [0, 1] comes after both
+        return boxes, gray_matrices(seeds[3], count) @ m, k
+
+    boxes, m, k = _share(draw, n, global_images, first_image, num_views)  # [N, 4], [N, 3, 3], [N]
     box_indices = tf.repeat(tf.range(b), num_views)  # [N]: view i comes from image i // V
-    x = tf.image.crop_and_resize(tf.cast(images, tf.float32) / 255.0, boxes, box_indices, [h, w],
+    x = tf.image.crop_and_resize(_unit(images), boxes, box_indices, [h, w],
                                  method="bilinear")  # [N, H, W, 3] in [0, 1]
-    m, k = jitter_matrices(seeds[2], n)  # [N, 3, 3], [N]
-    # colour jitter then grayscale as one affine map per view: G·(M·x + k·p·1) = (G·M)·x + k·p·1,
-    # since a gray map keeps the gray vector 1; a single clip to [0, 1] comes after both
-    m = gray_matrices(seeds[3], n) @ m
     x = tf.clip_by_value(_affine(x, m, k), 0.0, 1.0)
     x = _standardize(x, mean, std)  # [N, H, W, 3]
     return tf.reshape(x, [b, num_views, h, w, 3])  # [B, V, H, W, 3]
 
 
 def crop_flip_views(images, seed, num_views: int, mean: Sequence[float], std: Sequence[float],
-                    crop_scale=None, padding: int = 4) -> tf.Tensor:
+                    crop_scale=None, global_images=None, first_image=0, padding: int = 4) -> tf.Tensor:
     """The supervised baseline's augmentation (P&S ``standard``): RandomCrop(H, padding=4) + flip.
 
     Each view zero-pads the image by ``padding`` pixels on every side, takes an H×W crop at an
@@ -219,14 +259,15 @@ def crop_flip_views(images, seed, num_views: int, mean: Sequence[float], std: Se
     b, h, w = _dim(images, 0), _dim(images, 1), _dim(images, 2)
     n = b * num_views
     seeds = tf.random.experimental.stateless_split(_as_seed(seed), num=2)  # [2, 2]
-    offsets = tf.random.stateless_uniform([n, 2], seeds[0], 0, 2 * padding + 1, dtype=tf.int32)  # [N, 2]
+    offsets, flip = _share(lambda count: (
+        tf.random.stateless_uniform([count, 2], seeds[0], 0, 2 * padding + 1, dtype=tf.int32),  # [count, 2]
+        _bernoulli(seeds[1], count, FLIP_PROB)[:, None]), n, global_images, first_image, num_views)  # [N, 1]
     hp, wp = tf.cast(h + 2 * padding - 1, tf.float32), tf.cast(w + 2 * padding - 1, tf.float32)
     oy, ox = tf.cast(offsets[:, 0], tf.float32), tf.cast(offsets[:, 1], tf.float32)
-    boxes = tf.stack([oy / hp, ox / wp, (oy + tf.cast(h - 1, tf.float32)) / hp,
-                      (ox + tf.cast(w - 1, tf.float32)) / wp], axis=1)  # [N, 4], pixel-aligned
-    flip = _bernoulli(seeds[1], n, FLIP_PROB)[:, None]  # [N, 1]
+    boxes = tf.stack([_divide(oy, hp), _divide(ox, wp), _divide(oy + tf.cast(h - 1, tf.float32), hp),
+                      _divide(ox + tf.cast(w - 1, tf.float32), wp)], axis=1)  # [N, 4], pixel-aligned
     boxes = tf.where(flip, tf.gather(boxes, [0, 3, 2, 1], axis=1), boxes)
-    padded = tf.pad(tf.cast(images, tf.float32) / 255.0, [[0, 0], [padding, padding], [padding, padding], [0, 0]])
+    padded = tf.pad(_unit(images), [[0, 0], [padding, padding], [padding, padding], [0, 0]])
     x = tf.image.crop_and_resize(padded, boxes, tf.repeat(tf.range(b), num_views), [h, w],
                                  method="nearest")  # [N, H, W, 3]
     return tf.reshape(_standardize(x, mean, std), [b, num_views, h, w, 3])

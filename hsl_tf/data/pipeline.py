@@ -25,6 +25,7 @@ from hsl_tf.data import augment
 from hsl_tf.errors import ConfigError
 
 _SHUFFLE_STREAM, _AUGMENT_STREAM = 0, 1
+AUGMENT_ON = ("host", "device")  # where the views are made (--augment_on)
 _MAX_EPOCH = np.iinfo(np.int64).max
 
 
@@ -75,7 +76,7 @@ def train_dataset(images: np.ndarray, labels: np.ndarray, *, batch_size: int, nu
                   mean: Sequence[float], std: Sequence[float], seed: int, start_step: int = 0,
                   steps_per_epoch: Optional[int] = None,
                   deterministic: bool = True, policy: str = "ssl",
-                  crop_scale: Sequence[float] = augment.CROP_SCALE) -> tf.data.Dataset:
+                  crop_scale: Sequence[float] = augment.CROP_SCALE, augment_on: str = "host") -> tf.data.Dataset:
     """Infinite stream of augmented multi-view batches (see the module docstring).
 
     Args:
@@ -90,9 +91,15 @@ def train_dataset(images: np.ndarray, labels: np.ndarray, *, batch_size: int, nu
       deterministic: keep batch order under parallel augmentation (False may reorder).
       policy: the view augmentation, a key of :data:`augment.POLICIES` ("ssl": the
         self-supervised views; "crop_flip": the supervised baseline's pad-crop + flip).
+      augment_on: "host" (here, in tf.data) or "device": the batch carries the uint8 images and
+        the step instead of views, and the training step augments them (:func:`device_augmenter`).
     Returns:
-      ``tf.data.Dataset`` of ``{"views": float32 [B, V, H, W, 3], "labels": int64 [B]}``.
+      ``tf.data.Dataset`` of ``{"views": float32 [B, V, H, W, 3], "labels": int64 [B]}``; with
+      ``augment_on="device"``, of ``{"images": uint8 [B, H, W, 3], "step": int64 [B] (the step,
+      once per image, so that a strategy splits it with the images), "labels": int64 [B]}``.
     """
+    if augment_on not in AUGMENT_ON:
+        raise ConfigError("augment_on", augment_on, f"choose one of {', '.join(AUGMENT_ON)}")
     images = np.asarray(images)
     if images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] != 3:
         raise ValueError(f"images must be uint8 [n, H, W, 3], got {images.dtype} {images.shape}")
@@ -104,12 +111,37 @@ def train_dataset(images: np.ndarray, labels: np.ndarray, *, batch_size: int, nu
 
     def make_batch(step, idx):
         batch = tf.gather(images_t, idx)  # [B, H, W, 3] uint8
+        if augment_on == "device":
+            return {"images": batch, "step": tf.fill([batch_size], step), "labels": tf.gather(labels_t, idx)}
         views = augment_fn(batch, step_seed(seed, step), num_views, mean, std, tuple(crop_scale))
         return {"views": views, "labels": tf.gather(labels_t, idx)}  # [B, V, H, W, 3], [B]
 
     ds = index.map(make_batch, num_parallel_calls=tf.data.AUTOTUNE,
                    deterministic=deterministic)
     return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def device_augmenter(*, num_views: int, mean: Sequence[float], std: Sequence[float], seed: int,
+                     policy: str = "ssl", crop_scale: Sequence[float] = augment.CROP_SCALE):
+    """The augmentation of ``augment_on="device"``: ``fn(images uint8 [b, H, W, 3], step) → views
+    float32 [b, V, H, W, 3]``, run inside the training step.
+
+    Under a strategy each replica augments its own share of the global batch, with the random draw
+    of the whole batch from the step's seed (:func:`augment._share`), so the views are the ones the
+    host pipeline makes for that step, on any number of replicas.
+    """
+    policy_fn = augment.POLICIES[policy]
+
+    def augment_fn(images, step):
+        ctx = tf.distribute.get_replica_context()
+        replicas = ctx.num_replicas_in_sync if ctx is not None else 1
+        share = {}
+        if replicas > 1:
+            b = images.shape[0]
+            share = dict(global_images=b * replicas, first_image=ctx.replica_id_in_sync_group * b)
+        return policy_fn(images, step_seed(seed, step), num_views, mean, std, tuple(crop_scale), **share)
+
+    return augment_fn
 
 
 def eval_dataset(images: np.ndarray, labels: np.ndarray, *, batch_size: int,
