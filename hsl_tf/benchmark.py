@@ -1,9 +1,10 @@
 """Throughput of the training step, measured on the same model and ``train_step`` as bin/train.
 
-``model`` mode feeds one ready batch of views (random normal tensors) through ``model.fit``;
-``end_to_end`` feeds the real tf.data pipeline (shapes images, K-view augmentation) instead.
-The step time of each batch is taken between Keras' batch callbacks (the loss is fetched each
-step, as in training); the median over the timed steps is reported.
+``model`` mode runs ``train_step`` on one batch of random views kept on the devices (no copy from
+the host per step); ``end_to_end`` feeds the real tf.data pipeline (shapes images, K-view
+augmentation, on the host or with ``--augment_on=device`` in the step) through ``model.fit``, and
+times each step between Keras' batch callbacks; ``input`` times the pipeline alone. The loss is
+fetched each step, as in training; the median over the timed steps is reported.
 
 FLOPs are counted analytically from the layer shapes (multiply-accumulates × 2; convolutions,
 dense layers, and the per-view and per-pair work of both critics; BN, activations, pooling and
@@ -108,9 +109,59 @@ class StepTimer(keras.callbacks.Callback):
         self.times.append(time.perf_counter() - self._t)
 
 
+def _pipeline(cfg, mcfg, augment_on):
+    """The training pipeline of bin/train on generated images (the shapes dataset)."""
+    from hsl_tf.data import pipeline, shapes
+
+    data = shapes.load_shapes("train", max(4 * cfg.batch_size, 1024), seed=cfg.seed, image_size=cfg.image_size)
+    return pipeline.train_dataset(data["images"], data["labels"], batch_size=cfg.batch_size,
+                                  num_views=cfg.augmentations, mean=mcfg.mean, std=mcfg.std, seed=cfg.seed,
+                                  augment_on=augment_on)
+
+
+def time_input(cfg, mcfg):
+    """``input`` mode: the pipeline alone, batches pulled as fast as it makes them. Returns the
+    median seconds per batch over ``cfg.steps`` after ``cfg.warmup``."""
+    iterator = iter(_pipeline(cfg, mcfg, cfg.augment_on))
+    times = []
+    for _ in range(cfg.warmup + cfg.steps):
+        t = time.perf_counter()
+        batch = next(iterator)
+        next(iter(batch.values())).numpy()  # the batch is made, not only scheduled
+        times.append(time.perf_counter() - t)
+    return statistics.median(times[cfg.warmup:])
+
+
+def time_model(cfg, model, strategy, hw, jit):
+    """``model`` mode: one batch of random views, placed on the devices once (each replica holds its
+    share), then ``train_step`` through ``strategy.run`` in a ``tf.function``; no host copy per step.
+    Returns the median seconds per step (the loss is fetched each step, as in training)."""
+    rng = np.random.default_rng(cfg.seed)
+    views = tf.constant(rng.standard_normal([cfg.batch_size, cfg.augmentations, *hw, 3], np.float32))
+    labels = tf.constant(rng.integers(0, 10, [cfg.batch_size]))
+    per = cfg.batch_size // strategy.num_replicas_in_sync
+
+    def share(ctx):
+        lo = ctx.replica_id_in_sync_group * per
+        return {"views": tf.identity(views[lo:lo + per]), "labels": tf.identity(labels[lo:lo + per])}
+
+    batch = strategy.experimental_distribute_values_from_function(share)
+    step = tf.function(lambda b: strategy.run(model.train_step, args=(b,)),
+                       jit_compile=bool(jit) and strategy.num_replicas_in_sync == 1)
+    times = []
+    for _ in range(cfg.warmup + cfg.steps):
+        t = time.perf_counter()
+        logs = step(batch)
+        float(strategy.experimental_local_results(logs["batch/loss"])[0])
+        times.append(time.perf_counter() - t)
+    return statistics.median(times[cfg.warmup:])
+
+
 def run(cfg: BenchConfig, strategy):
-    """Times ``cfg.steps`` training steps after ``cfg.warmup``; returns the JSON-able figures."""
-    from hsl_tf import host
+    """Times ``cfg.steps`` training steps (or, in ``input`` mode, pipeline batches) after
+    ``cfg.warmup``; returns the JSON-able figures."""
+    from hsl_tf import host, precision
+    from hsl_tf.data import pipeline
     from hsl_tf.model import HSLModel
 
     jit = host.resolve_jit(cfg.jit_compile, replicas=strategy.num_replicas_in_sync, onednn=host.onednn_enabled(),
@@ -118,26 +169,36 @@ def run(cfg: BenchConfig, strategy):
     keras.utils.set_random_seed(cfg.seed)
     hw = (cfg.image_size, cfg.image_size)
     mcfg = ModelConfig.of(cfg)
-    with strategy.scope():
+    views = cfg.batch_size * cfg.augmentations
+    execution = {**host.execution_record(jit, cfg.jit_compile, strategy.num_replicas_in_sync),
+                 "precision": cfg.precision, "negatives": cfg.negatives, "augment_on": cfg.augment_on}
+    if cfg.mode == "input":
+        step_s = time_input(cfg, mcfg)
+        return {"impl": "hsl_tf", **dataclasses.asdict(cfg), "replicas": strategy.num_replicas_in_sync,
+                "images_per_s": round(views / step_s, 1), "step_ms": round(step_s * 1e3, 2),
+                "batch_mb": round(cfg.batch_size * (cfg.augmentations * 4 if cfg.augment_on == "host" else 1)
+                                  * cfg.image_size ** 2 * 3 / 2 ** 20, 2),
+                "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+                "execution": execution, "tensorflow": tf.__version__, "keras": keras.__version__,
+                "python": platform.python_version()}
+    device_views = cfg.augment_on == "device" and cfg.mode == "end_to_end"
+    with strategy.scope(), precision.policy(cfg.precision):
         model = HSLModel(mcfg)
         model.build_all(hw)
-        model.compile(optimizer=keras.optimizers.Adam(1e-3), jit_compile=jit)
-    total = cfg.warmup + cfg.steps
+        model.compile(optimizer=precision.wrap_optimizer(keras.optimizers.Adam(1e-3), cfg.precision),
+                      jit_compile=jit and not device_views)
+        model.optimizer.build(model.trainable_variables)
     if cfg.mode == "model":
-        rng = np.random.default_rng(cfg.seed)
-        batch = {"views": rng.standard_normal([cfg.batch_size, cfg.augmentations, *hw, 3], np.float32),
-                 "labels": rng.integers(0, 10, [cfg.batch_size])}
-        ds = tf.data.Dataset.from_tensors(batch).repeat()
+        step_s = time_model(cfg, model, strategy, hw, jit)
     else:
-        from hsl_tf.data import pipeline, shapes
-
-        data = shapes.load_shapes("train", max(4 * cfg.batch_size, 1024), seed=cfg.seed, image_size=cfg.image_size)
-        ds = pipeline.train_dataset(data["images"], data["labels"], batch_size=cfg.batch_size,
-                                    num_views=cfg.augmentations, mean=mcfg.mean, std=mcfg.std, seed=cfg.seed)
-    timer = StepTimer()
-    model.fit(ds, epochs=1, steps_per_epoch=total, callbacks=[timer], verbose=0, shuffle=False)
-    step_s = statistics.median(timer.times[cfg.warmup:])
-    views = cfg.batch_size * cfg.augmentations
+        if device_views:
+            model.augmenter = pipeline.device_augmenter(num_views=cfg.augmentations, mean=mcfg.mean, std=mcfg.std,
+                                                        seed=cfg.seed)
+            model.jit_core = bool(jit)
+        timer = StepTimer()
+        model.fit(_pipeline(cfg, mcfg, cfg.augment_on), epochs=1, steps_per_epoch=cfg.warmup + cfg.steps,
+                  callbacks=[timer], verbose=0, shuffle=False)
+        step_s = statistics.median(timer.times[cfg.warmup:])
     flops = step_flops(cfg.objective, cfg.backbone, cfg.batch_size, cfg.augmentations, hw,
                        num_entities=cfg.num_entities, entity_dim=cfg.entity_dim, num_relations=cfg.num_relations,
                        mpnn_hidden=cfg.mpnn_hidden, head_hidden=cfg.head_hidden)
@@ -152,7 +213,7 @@ def run(cfg: BenchConfig, strategy):
         "gflops_per_s": round(gflops, 2), "sgemm_gflops_per_s": round(sgemm, 1),
         "fraction_of_sgemm": round(gflops / sgemm, 3),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-        "execution": host.execution_record(jit, cfg.jit_compile, strategy.num_replicas_in_sync),
+        "execution": execution,
         "tensorflow": tf.__version__, "keras": keras.__version__, "python": platform.python_version(),
     }
 

@@ -230,7 +230,7 @@ class ProbeConfig(DataConfig, Stage):
     num_classes: int | None = option(None, "Expected number of classes (default: the dataset's).", low=1)
 
 
-BENCH_MODES = ("model", "end_to_end")
+BENCH_MODES = ("model", "end_to_end", "input")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -239,7 +239,8 @@ class BenchConfig(ModelConfig, StepConfig):
 
     steps: int = option(20, "Timed steps.", low=1)
     warmup: int = option(3, "Untimed steps first (tracing).", low=1)
-    mode: str = option("model", "model: ready tensors; end_to_end: tf.data + augmentation.", choices=BENCH_MODES)
+    mode: str = option("model", "model: ready tensors on the devices; end_to_end: tf.data + augmentation + the "
+                       "step; input: the input pipeline alone (with --augment_on).", choices=BENCH_MODES)
     image_size: int = option(32, "Side of the (square) images.", low=16)
 
     def _check(self):

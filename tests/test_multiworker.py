@@ -1,4 +1,4 @@
-"""MultiWorkerMirroredStrategy: 2 worker processes on localhost against a 2-replica run in one process."""
+"""MultiWorkerMirroredStrategy: 2 worker processes on localhost against a one-device run (global negatives)."""
 
 import json
 import os
@@ -32,7 +32,8 @@ def test_two_workers_agree_with_each_other_and_with_one_process(tmp_path):
             env = dict(os.environ, TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}}))
             procs.append(subprocess.Popen(
                 [os.path.join(helpers.ROOT, "bin", "train"), "--flagfile=" + os.path.join(helpers.ROOT, "configs/tiny.flags"),
-                 f"--workdir={tmp_path}/w{i}", "--strategy=multi_worker", "--max_steps=4", "--surrogate_every=0"],
+                 f"--workdir={tmp_path}/w{i}", "--strategy=multi_worker", "--max_steps=4", "--surrogate_every=0",
+                 "--optimizer=sgd"],
                 env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True))
         outs = [p.communicate(timeout=240) for p in procs]
     finally:
@@ -49,12 +50,12 @@ def test_two_workers_agree_with_each_other_and_with_one_process(tmp_path):
     assert os.path.isdir(f"{tmp_path}/w0/tb") and not os.path.exists(f"{tmp_path}/w1/tb")
     assert not os.path.exists(f"{tmp_path}/w1/checkpoints")
 
-    # the same global batch on 2 replicas in one process gives the same loss curve (a separate process:
-    # collective keys of several MirroredStrategy objects in one process collide)
+    # with global negatives (the default) the two workers' step is the one-device step: the loss
+    # curve and every weight tensor match a one-device run (SGD, so a weight's change is lr·gradient)
     single = subprocess.run([os.path.join(helpers.ROOT, "bin", "train"),
                              "--flagfile=" + os.path.join(helpers.ROOT, "configs/tiny.flags"),
-                             f"--workdir={tmp_path}/single", "--strategy=mirrored", "--num_cpu_replicas=2",
-                             "--max_steps=4", "--surrogate_every=0"], capture_output=True, text=True, timeout=300)
+                             f"--workdir={tmp_path}/single", "--max_steps=4", "--surrogate_every=0", "--optimizer=sgd"],
+                            capture_output=True, text=True, timeout=300)
     assert single.returncode == 0, single.stderr[-1500:]
     single_res = json.loads(single.stdout.strip().splitlines()[-1])
     ref = [v for _, v in helpers.read_scalars(str(tmp_path / "single" / "tb"))["train/loss"]]
@@ -62,3 +63,17 @@ def test_two_workers_agree_with_each_other_and_with_one_process(tmp_path):
     assert len(got) == len(ref) == 5  # steps 0 (the first batch, before its update) to 4
     np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-5)
     assert single_res["weights_checksum"] == pytest.approx(res[0]["weights_checksum"], rel=1e-5)
+    mine, theirs = _weights(f"{tmp_path}/w0"), _weights(f"{tmp_path}/single")
+    assert mine.keys() == theirs.keys() and len(mine) > 20
+    for name in mine:
+        np.testing.assert_allclose(mine[name], theirs[name], rtol=0, atol=1e-5, err_msg=name)
+
+
+def _weights(run_dir):
+    """{checkpoint key: array} of every variable in the run's latest checkpoint (the model's weights,
+    reached through the optimizer, its slots, the BN statistics)."""
+    import tensorflow as tf
+
+    reader = tf.train.load_checkpoint(tf.train.latest_checkpoint(os.path.join(run_dir, "checkpoints")))
+    return {k: reader.get_tensor(k) for k in reader.get_variable_to_shape_map()
+            if "save_counter" not in k and k != "_CHECKPOINTABLE_OBJECT_GRAPH"}
