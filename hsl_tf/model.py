@@ -227,7 +227,7 @@ class HSLModel(keras.Model):
         with tf.GradientTape() as tape:
             per_image, diags = self._forward(self.views_of(data), training=True, seed=self.noise_seed())
             loss = tf.nn.compute_average_loss(per_image)  # ÷ global batch: replica-invariant
-            loss = precision.scale_loss(self.optimizer, loss)
+            loss = precision.scale_loss(getattr(self, "optimizer", None), loss)
         return per_image, diags, tape.gradient(loss, variables), variables
 
     def train_step(self, data):
