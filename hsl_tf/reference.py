@@ -105,8 +105,14 @@ TRAIN_RESULTS = (
     Item("crop_scale", "", "The RandomResizedCrop area range used, [min, 1]."),
     *_PROVENANCE,
     Item("export", "", "The encoder's version directory."),
-    Item("loss", "", "Mean over the last epoch's steps (Keras history; under multi_worker over the whole "
-                     "invocation), like every value of the model below."),
+    Item("loss", "", "Mean of the logged values (`train/loss`) over the run's last epoch, resumed segments "
+                     "included (hsl_tf.runstats), like every value of the model below."),
+    Item("means_over_steps", "", "[first, last] logged step those means cover."),
+    Item("bound_crashes", "self-supervised objectives", "Crashes of each bound over the whole run, by critic "
+                                                         "(the rule: docs/method.md, hsl_tf.runstats)."),
+    Item("bound_crash_events", "self-supervised objectives", "Each crash: critic, start and end step, the mean "
+                                                             "before it, its lowest value and step."),
+    Item("skipped_steps", "", "Steps skipped for non-finite gradients (float16 loss scaling; 0 otherwise)."),
     Item("accuracy", "objective supervised", "Training accuracy of the softmax head."),
     Item("bound_<c>", "per trained critic", "The critic's MI estimate (nats)."),
     Item("pos_<c>", "per trained critic", "Mean critic score of positive pairs."),
@@ -161,6 +167,9 @@ TRAIN_TAGS = (
     *(Item(f"train/{i.name}", i.when, i.meaning) for i in TRAIN_RESULTS
       if i.name in ("usage_<k>", "usage_entropy", "edge_entropy", "prediction_entropy", "relation_info",
                     "cross_view_mi", "relation_prior", "temperature")),
+    Item("train/bound_crash", "self-supervised objectives", "1 while a bound is in a crash (the rule above), else 0."),
+    Item("train/skipped_steps", "with `--precision=mixed_float16`", "Steps skipped so far (non-finite gradients)."),
+    Item("train/loss_scale", "with `--precision=mixed_float16`", "The dynamic loss scale."),
     Item("train/learning_rate", "", "Every `--log_every` steps (not at step 0)."),
     Item("perf/steps_per_s", "", "Training steps per second over the last interval."),
     Item("perf/images_per_s", "", "Views per second over the last interval."),

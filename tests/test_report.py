@@ -255,7 +255,7 @@ def test_runs_table_reads_kept_scalars(tmp_path):
                                      "train/edge_entropy,300,0.6\ntrain/cross_view_mi,300,0.0005\n")
     records = report.collect([str(tmp_path)])
     table = curves.runs_table(records)
-    assert "| xza-s0 | 300 | 43.2 | 12.3 | 30.0 (step 200) | 25.0 | 0.600 | 0.0005 | dead | 0.125 | 0.500 | 12 |" in table
+    assert "| xza-s0 | 300 | 43.2 | 12.3 | 30.0 (step 200) | 25.0 | 0.600 | 0.0005 | dead | 0.125 | 0.500 | 0 | 12 |" in table
     assert "| xza | 0 of 1 | s0 | 0.600 | 0.0005 | 0.125 |" in curves.alive_table(records)
 
 
