@@ -8,7 +8,8 @@ Shapes: B images, V views, H×W pixels, S entities of size D, K relation types, 
 
 - the model and its configs: ``HSLModel`` (uint8 or normalised images [N, H, W, 3] → z [N, S, D]),
   ``ModelConfig``, ``TrainConfig``, ``ProbeConfig``;
-- the stages: ``train`` (a whole run, as ``bin/train``), ``run_probe`` (as ``bin/probe``);
+- the stages: ``run_training`` (a whole run, as ``bin/train``: :func:`hsl_tf.train.train`), ``run_probe``
+  (as ``bin/probe``);
 - the parts: ``Conv4``, ``ResNet8``, ``build_encoder`` (images → feature map / g(x) [N, S·D]),
   ``RelationMPNN`` (z [N, S, D] → edge logits [N, E, K]), ``sample_relations`` (TFP
   RelaxedOneHotCategorical samples [N, E, K]), ``edges_to_dense`` ([N, E, K] → [N, S, S, K]),
@@ -25,13 +26,14 @@ import importlib
 
 __version__ = "0.1.0"
 
-# public name → the module that defines it (one place; docs/python.md lists the same names)
+# public name → the module that defines it, ``module:name`` where the module names it otherwise (one place;
+# docs/python.md lists the same names). ``train`` would shadow the submodule hsl_tf.train: run_training.
 API = {
     "HSLModel": "hsl_tf.model",
     "ModelConfig": "hsl_tf.config",
     "TrainConfig": "hsl_tf.config",
     "ProbeConfig": "hsl_tf.config",
-    "train": "hsl_tf.train",
+    "run_training": "hsl_tf.train:train",
     "run_probe": "hsl_tf.probe",
     "Conv4": "hsl_tf.encoders",
     "ResNet8": "hsl_tf.encoders",
@@ -58,10 +60,11 @@ __all__ = ["__version__", *API]
 
 def __getattr__(name):
     """Imports a public name from its module on first use (PEP 562)."""
-    module = API.get(name)
-    if module is None:
+    where = API.get(name)
+    if where is None:
         raise AttributeError(f"module 'hsl_tf' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
+    module, _, attribute = where.partition(":")
+    value = getattr(importlib.import_module(module), attribute or name)
     globals()[name] = value  # later look-ups skip this function
     return value
 
