@@ -207,14 +207,47 @@ class HSLModel(keras.Model):
         return objectives.critic_term(self.critic_estimators["xa"], tf.reshape(s[: b * q], [b, q]),
                                       tf.reshape(s[b * q:], [b, q])), probs
 
+    def use_augmentation(self, num_views, seed=None, policy="ssl", crop_scale=None):
+        """Makes the model augment its own batches, so that ``fit`` takes plain images.
+
+        After this call a training batch may be uint8 images [B, H, W, 3], a tuple
+        ``(images, labels)``, or a dict with ``images`` (and optionally ``labels`` and ``step``):
+        the step makes ``num_views`` views of each image with the K-view augmentation
+        (:func:`hsl_tf.data.augment.augment_views`, the config's mean and std), seeded by
+        (``seed``, the optimizer's step) unless the batch carries its ``step``. ``seed`` defaults
+        to the config's. Returns the model.
+        """
+        from hsl_tf.data import augment, pipeline
+
+        self.augmenter = pipeline.device_augmenter(
+            num_views=num_views, mean=self.config.mean, std=self.config.std,
+            seed=self.config.seed if seed is None else seed, policy=policy,
+            crop_scale=augment.CROP_SCALE if crop_scale is None else crop_scale)
+        return self
+
     def views_of(self, data):
-        """The batch as views: ``data`` itself, or with ``augment_on="device"`` (``images`` uint8
-        [B, H, W, 3] and ``step`` [B]) the views the ``augmenter`` makes here, on this replica."""
-        if "views" in data:
+        """The batch as views ``{"views": [B, V, H, W, 3], "labels": [B]}``: ``data`` itself, or
+        the views the ``augmenter`` (:meth:`use_augmentation`, ``augment_on="device"``) makes here,
+        on this replica, of the batch's uint8 images (a tensor, ``(images, labels)`` or a dict
+        with ``images`` and optionally ``labels`` and ``step``)."""
+        if isinstance(data, dict) and "views" in data:
             return data
         if self.augmenter is None:
-            raise ValueError("the batch holds images, not views: set model.augmenter (augment_on=device)")
-        return {"views": self.augmenter(data["images"], data["step"][0]), "labels": data["labels"]}
+            raise ValueError("the batch holds images, not views: call model.use_augmentation(num_views) first")
+        if isinstance(data, (tuple, list)):
+            data = {"images": data[0], **({"labels": data[1]} if len(data) > 1 else {})}
+        elif not isinstance(data, dict):
+            data = {"images": data}
+        images = data["images"]
+        if "step" in data:
+            step = data["step"][0]
+        else:
+            optimizer = getattr(self, "optimizer", None)
+            step = optimizer.iterations if optimizer is not None else tf.constant(0, tf.int64)
+        labels = data.get("labels")
+        if labels is None:
+            labels = tf.zeros(tf.shape(images)[:1], tf.int64)
+        return {"views": self.augmenter(images, step), "labels": labels}
 
     def compute_gradients(self, data):
         """One forward/backward pass. Returns (per-image loss [B], diagnostics, grads, vars).
@@ -248,7 +281,7 @@ class HSLModel(keras.Model):
         return self._logs(per_image, diags)
 
     def test_step(self, data):
-        per_image, diags = self._forward(data, training=False)
+        per_image, diags = self._forward(self.views_of(data), training=False)
         return self._logs(per_image, diags)
 
     def _logs(self, per_image, diags):

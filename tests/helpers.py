@@ -10,11 +10,15 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def tiny_kwargs(workdir, **overrides):
-    """TrainConfig arguments equivalent to configs/tiny.flags (kept in sync by test_train)."""
-    kw = dict(workdir=workdir, dataset="shapes", train_examples=128, test_examples=64, backbone="conv4",
-              objective="xza", mpnn_hidden=16, head_hidden=32, augmentations=2, batch_size=8, max_steps=4,
-              surrogate_every=2, surrogate_examples=64, checkpoint_every=2, log_every=1, verbose=0)
-    kw.update(overrides)
+    """TrainConfig arguments of configs/tiny.flags, parsed from the file (the one source), with
+    ``workdir`` and ``overrides``."""
+    from hsl_tf.config import TrainConfig
+    from hsl_tf.fields import parse_overrides
+    from hsl_tf.flagfiles import expand_flagfiles
+
+    kw = parse_overrides(TrainConfig, expand_flagfiles(["--flagfile=" + os.path.join(ROOT, "configs", "tiny.flags")]),
+                         "flagfile")
+    kw.update(workdir=workdir, **overrides)
     return kw
 
 

@@ -3,6 +3,7 @@
 import json
 import os
 import subprocess
+import time
 import sys
 
 from hsl_tf import benchmark
@@ -32,15 +33,18 @@ def test_resnet8_flops_match_the_layer_list():
 
 
 def test_bin_benchmark_prints_valid_json():
+    start = time.monotonic()
     res = subprocess.run([os.path.join(helpers.ROOT, "bin", "benchmark"), "--steps=2", "--warmup=1", "--batch_size=4",
                           "--augmentations=2", "--objective=xza"], capture_output=True, text=True, timeout=300)
+    wall = time.monotonic() - start
     assert res.returncode == 0, res.stderr[-1000:]
     line = json.loads(res.stdout.strip().splitlines()[-1])
     for key in KEYS:
         assert key in line, key
     assert line["images_per_s"] > 0 and line["step_ms"] > 0 and 0 < line["fraction_of_sgemm"]
     assert line["flops_per_image"] == benchmark.step_flops("xza", "conv4", 4, 2) // 8
-    assert abs(line["images_per_s"] * line["step_ms"] / 1e3 - 8) < 0.1  # views per step
+    # an outside clock: the 2 timed steps fit in the command's wall time, and took more than 0.1 ms each
+    assert 0.1 < line["step_ms"] and 2 * line["step_ms"] / 1e3 < wall
 
 
 def test_sweep_runs_every_configuration_after_its_reference_and_tabulates_the_ratio():

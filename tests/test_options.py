@@ -91,7 +91,9 @@ def test_relation_prior_per_image_layout():
     kl = objectives.relation_prior("kl", probs, num_views=2).numpy()
     np.testing.assert_allclose(kl, [0.0, math.log(2)], atol=1e-5)
     usage = objectives.relation_prior("usage", probs, num_views=2).numpy()
-    assert usage.shape == (2,) and usage[0] == usage[1]
+    u = 0.75  # mean usage of type 0 over the 4 views: (0.5 + 0.5 + 1 + 1) / 4
+    expected = u * math.log(u) + (1 - u) * math.log(1 - u) + math.log(2)  # KL(ū ‖ U(2)) ≈ 0.1308
+    np.testing.assert_allclose(usage, [expected, expected], rtol=1e-5)  # the batch's value, for every image
     np.testing.assert_array_equal(objectives.relation_prior("none", probs, num_views=2).numpy(), [0.0, 0.0])
     with pytest.raises(ValueError):
         objectives.relation_prior("beta", probs, num_views=2)
@@ -168,7 +170,9 @@ def test_make_optimizer_sgd_momentum_and_schedule():
                                 epochs=4)
     opt = optim.make_optimizer(cfg, steps_per_epoch=10)
     assert isinstance(opt, keras.optimizers.SGD) and opt.momentum == pytest.approx(0.9)
-    assert opt.learning_rate.__class__ is not float
+    for step, lr in ((0, 0.1), (20, 0.01), (30, 0.001)):  # the optimizer follows the schedule at its own step
+        opt.iterations.assign(step)
+        assert float(opt.learning_rate) == pytest.approx(lr, rel=1e-6)
     np.testing.assert_allclose([float(opt._learning_rate(t)) for t in (19, 20, 29, 30)], [0.1, 0.01, 0.01, 0.001],
                                rtol=1e-6)
     with pytest.raises(UserError, match="optimizer=rmsprop: unknown"):

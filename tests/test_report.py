@@ -269,3 +269,33 @@ def test_estimators_a_method_does_not_use_do_not_split_its_row():
     assert keys.method_key({"method": "xz", "estimator_xz": "infonce", "estimator_xa": "js"}) == "xz[estimator_xz=infonce]"
     assert keys.method_key({"method": "xa", "estimator_xz": "infonce", "estimator_xa": "nwj"}) == "xa"
     assert keys.method_key({"method": "xza", "estimator_xz": "infonce", "estimator_xa": "nwj"}) == "xza[estimator_xz=infonce]"
+
+
+def test_a_cell_whose_row_changed_since_it_ran_is_labelled_by_its_own_options(tmp_path):
+    """A kept cell takes its row's label only while the row's flags today give the options its
+    flags.json records: `xza_paper` ran before the MPNN's batch norm (--nompnn_norm) is labelled
+    by that variant, not as today's row; options a method does not use (the MPNN's, for bce) and
+    options a record predates do not count."""
+    from hsl_tf.report import tables
+
+    cells = {"xza_paper-s0": ({"objective": "xza", "estimator_xz": "nwj", "estimator_xa": "nwj", "mpnn_norm": False},
+                              "I(X,Z,A) [MPNN without norm]"),
+             "xza_paper-s1": ({"objective": "xza", "estimator_xz": "nwj", "estimator_xa": "nwj", "mpnn_norm": True},
+                              grid_label("xza_paper")),
+             "bce-s0": ({"objective": "bce", "mpnn_norm": False, "estimator_xz": "infonce"}, grid_label("bce")),
+             "xza-s0": ({"objective": "xza"}, grid_label("xza"))}  # predates every variant option
+    for cell, (flags, _) in cells.items():
+        write_json(str(tmp_path / cell / "flags.json"), flags)
+        write_json(str(tmp_path / cell / "probe" / "results.json"),
+                   probe(flags["objective"], 0.5, int(cell[-1]), **{k: v for k, v in flags.items() if k != "objective"}))
+    records = tables.collect([str(tmp_path)])
+    got = {os.path.basename(r["cell"]): keys.method_label(keys.method_key(r)) for r in records["probe"]}
+    assert got == {cell: label for cell, (_, label) in cells.items()}
+    assert tables.row_disagreement("xza_paper", cells["xza_paper-s0"][0]) == ("mpnn_norm", False, True)
+    assert tables.row_disagreement("xza_paper", {"objective": "xa"}) == ("objective", "xa", "xza")
+
+
+def grid_label(row):
+    from hsl_tf import rows
+
+    return rows.ROWS[row].label

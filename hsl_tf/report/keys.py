@@ -53,6 +53,19 @@ CONTEXT_KEYS = ("train_dataset", "epochs")  # join the key only when the records
 ESTIMATOR_KEYS = ("estimator", "estimator_xz", "estimator_xa")
 USED_ESTIMATORS = {"bce": (), "supervised": (), "random": (), "xz": ("estimator", "estimator_xz"),
                    "xa": ("estimator", "estimator_xa")}
+# The options of the structure branch (m_η, the relations, T_ω, λ): they change only the methods that train it.
+STRUCTURE_OPTIONS = ("mpnn_norm", "mpnn_aggregation", "standardize_z", "critic_offset", "relation_prior",
+                     "temperature", "hard_relations", "hard", "structure_critic", "structure_weight",
+                     "structure_grad", "temperature_start")
+STRUCTURE_METHODS = ("xa", "xza")
+
+
+def used_options(method):
+    """The variant options (keys of VARIANT_DEFAULTS) that change a run of ``method``."""
+    estimators = USED_ESTIMATORS.get(method, ESTIMATOR_KEYS)
+    return tuple(k for k in VARIANT_DEFAULTS
+                 if (k not in ESTIMATOR_KEYS or k in estimators)
+                 and (k not in STRUCTURE_OPTIONS or method in STRUCTURE_METHODS or method not in METHOD_LABELS))
 
 
 def dataset_label(name):
@@ -77,9 +90,8 @@ def method_key(record, context=()):
     variant keys (and ``context`` keys)."""
     if record.get("row"):
         return row_key(record)
-    used = USED_ESTIMATORS.get(record.get("method"), ESTIMATOR_KEYS)
-    parts = [f"{k}={record[k]}" for k in VARIANT_DEFAULTS
-             if record.get(k) not in VARIANT_DEFAULTS[k] and (k not in ESTIMATOR_KEYS or k in used)]
+    used = used_options(record.get("method"))
+    parts = [f"{k}={record[k]}" for k in used if record.get(k) not in VARIANT_DEFAULTS[k]]
     parts += [f"{k}={record[k]}" for k in context if record.get(k) is not None]
     return str(record["method"]) + (f"[{','.join(parts)}]" if parts else "")
 

@@ -6,6 +6,7 @@ give table.md, table.csv, binding.md and binding.csv.
 """
 
 import collections
+import functools
 import csv
 import glob
 import json
@@ -78,9 +79,51 @@ def _grid_place(record):
     cell_dir = os.path.dirname(d) if kind in ("probe", "probe-relations") else d
     place = grid.row_of(os.path.basename(cell_dir))
     if place is not None and (record["stage"] != "probe" or kind in ("probe", "probe-relations")):
-        record["row"], record["cell"] = place[0], cell_dir
+        record["cell"] = cell_dir
         record.setdefault("seed", place[1])
+        flags_path = os.path.join(cell_dir, "flags.json")  # the training options, as the cell ran
+        options = _load_json(flags_path) if os.path.isfile(flags_path) else record
+        if row_disagreement(place[0], options) is None:
+            record["row"] = place[0]
+        # else: the row's flags changed since the cell ran; it is labelled by the options it recorded
     return record
+
+
+@functools.lru_cache(maxsize=None)
+def _row_options(row):
+    """The training options a row's flags give today (config defaults where a flag is absent), or None."""
+    import dataclasses
+
+    from hsl_tf.config import TrainConfig
+    from hsl_tf.fields import parse_overrides
+    from hsl_tf.flagfiles import expand_flagfiles
+
+    flags = grid.ROWS[row].flags if row in grid.ROWS else grid.VARIANTS.get(row)
+    if flags is None:
+        return None
+    options = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
+    options.update(parse_overrides(TrainConfig, expand_flagfiles(list(flags)), "row"))
+    return options
+
+
+def row_disagreement(row, record):
+    """The first option (among the objective and the labelled variant options) that ``record``
+    holds with another value than ``row``'s flags give today, as ``(name, recorded, row's)``; None
+    when they agree. An option the record does not hold is not compared (the record predates it)."""
+    options = _row_options(row)
+    if options is None:
+        return None
+    method = record.get("objective", record.get("method"))
+    if method is not None and method != options["objective"]:
+        return "objective", method, options["objective"]
+    for name in keys.used_options(options["objective"]):
+        if name not in options or record.get(name) is None:
+            continue
+        got, want = record[name], options[name]
+        same = float(got) == float(want) if isinstance(want, (int, float)) and not isinstance(want, bool) else got == want
+        if not same:
+            return name, got, want
+    return None
 
 
 def collect(dirs):
