@@ -1,6 +1,7 @@
 """Every figure of the package, and the only module that imports matplotlib (when a figure is drawn).
 
 - :func:`plot_surrogate`: Fig. 3, the surrogate-probe curves of ``bin/report``;
+- :func:`plot_probe_curves`: the linear probe of snapshots over training (``probe_curve.csv`` of the cells);
 - :func:`mask_figure_png`: the mask figure of ``bin/interpret`` (the layout of the paper's Fig. 4/5), as PNG bytes.
 
 The callers pass plain data (arrays, labels, colours): this module knows no method keys or runs.
@@ -27,6 +28,19 @@ def plot_surrogate(panels, out_dir):
     ``panels``: ``{(dataset, backbone): [(label, color, steps, mean, std, n), ...]}``, the lines in
     legend order (:func:`hsl_tf.report.curves.figure_lines`); accuracies are fractions.
     """
+    return plot_curves(panels, out_dir, "surrogate", "training step", "surrogate train accuracy (%)",
+                       "Surrogate linear probe (Fig. 3)")
+
+
+def plot_probe_curves(panels, out_dir):
+    """The linear probe's test accuracy against the training epoch, one PNG per (dataset, backbone):
+    ``probe_curve_<dataset>_<backbone>.png``; ``panels`` as :func:`plot_surrogate`'s, x in epochs."""
+    return plot_curves(panels, out_dir, "probe_curve", "training epoch", "linear-probe test accuracy (%)",
+                       "Linear probe over training")
+
+
+def plot_curves(panels, out_dir, prefix, xlabel, ylabel, title):
+    """One PNG per (dataset, backbone), ``<prefix>_<dataset>_<backbone>.png``, of mean ± std lines."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -40,13 +54,13 @@ def plot_surrogate(panels, out_dir):
                     ms=3, label=f"{label} (n={n})")
             if n > 1:
                 ax.fill_between(steps, 100 * (mean - std), 100 * (mean + std), color=color, alpha=0.2, lw=0)
-        ax.set_xlabel("training step")
-        ax.set_ylabel("surrogate train accuracy (%)")
-        ax.set_title(f"Surrogate linear probe (Fig. 3): {dataset}, {backbone}")
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        ax.set_title(f"{title}: {dataset}, {backbone}")
         ax.grid(alpha=0.3)
         ax.legend(loc="lower right", fontsize=9)
         fig.tight_layout()
-        path = os.path.join(out_dir, f"surrogate_{_safe(dataset)}_{_safe(backbone)}.png")
+        path = os.path.join(out_dir, f"{prefix}_{_safe(dataset)}_{_safe(backbone)}.png")
         fig.savefig(path, dpi=120)
         plt.close(fig)
         paths.append(path)

@@ -299,3 +299,28 @@ def grid_label(row):
     from hsl_tf import rows
 
     return rows.ROWS[row].label
+
+
+def test_probe_curve_over_training_from_the_finished_cells(tmp_path):
+    """bin/report's probe_curve.csv: per method, the mean ± std over seeds of the cells' probe_curve.csv
+    at the epochs all seeds have; a cell still running (no results.json) is left out; one PNG per panel."""
+    curves_in = {"xza-s0": {5: 0.40, 10: 0.45, 15: 0.50}, "xza-s1": {5: 0.42, 10: 0.47}, "bce-s0": {5: 0.5, 10: 0.55}}
+    for cell, points in curves_in.items():
+        objective = cell.split("-")[0]
+        write_json(str(tmp_path / cell / "results.json"), {"stage": "train", "objective": objective,
+                                                           "backbone": "conv4", "dataset": "cifar10", "step": 10})
+        write_json(str(tmp_path / cell / "flags.json"), {"objective": objective})
+        write_json(str(tmp_path / cell / "probe" / "results.json"), probe(objective, 0.5, int(cell[-1])))
+        (tmp_path / cell / "probe_curve.csv").write_text(
+            "epoch,step,test_accuracy,train_accuracy\n" + "".join(f"{e},{e * 10},{a},{a}\n" for e, a in points.items()))
+    running = tmp_path / "xza-s2"
+    write_json(str(running / "flags.json"), {"objective": "xza"})
+    (running / "probe_curve.csv").write_text("epoch,step,test_accuracy,train_accuracy\n5,50,0.9,0.9\n")
+    written = report.write_report([str(tmp_path)], str(tmp_path / "out"))
+    with open(written["probe_curve_csv"]) as f:
+        rows = list(csv.DictReader(f))
+    xza = [(int(r["epoch"]), float(r["mean"]), float(r["std"]), int(r["n"])) for r in rows if r["method"] == "row:xza"]
+    assert [(e, n) for e, _, _, n in xza] == [(5, 2), (10, 2)]  # epoch 15: seed 0 only; s2 still running
+    np.testing.assert_allclose([m for _, m, _, _ in xza], [0.41, 0.46])
+    np.testing.assert_allclose([s for _, _, s, _ in xza], [statistics.stdev([0.40, 0.42])] * 2)
+    assert [os.path.basename(p) for p in written["probe_curves"]] == ["probe_curve_CIFAR-10_conv4.png"]

@@ -53,7 +53,8 @@ def test_the_readme_holds_both_protocols_blocks():
     assert {"results/cpu", "results/full"} <= keys
 
 
-REPORT_FILES = ("table.md", "table.csv", "binding.md", "binding.csv", "runs.md", "alive.md", "surrogate.csv")
+REPORT_FILES = ("table.md", "table.csv", "binding.md", "binding.csv", "runs.md", "alive.md", "surrogate.csv",
+                "probe_curve.csv")
 GRIDS = sorted(d for d in glob.glob(os.path.join(ROOT, "results", "*"))
                if any(os.path.isfile(os.path.join(d, f)) for f in REPORT_FILES))
 
@@ -72,7 +73,7 @@ def test_every_grid_with_cells_has_its_report():
 @pytest.mark.parametrize("grid", [os.path.relpath(d, ROOT) for d in GRIDS])
 def test_every_committed_report_file_is_the_report_of_the_records(grid, tmp_path):
     """bin/report run on a copy of the grid's records writes exactly the committed table.md, table.csv,
-    runs.md, alive.md and surrogate.csv (figures: the same PNG names; their pixels depend on the
+    runs.md, alive.md, surrogate.csv and probe_curve.csv (figures: the same PNG names; their pixels depend on the
     matplotlib build, their data is surrogate.csv)."""
     import shutil
 
@@ -88,5 +89,5 @@ def test_every_committed_report_file_is_the_report_of_the_records(grid, tmp_path
     for name in made:
         with open(copy / name, encoding="utf-8") as f, open(os.path.join(ROOT, grid, name), encoding="utf-8") as g:
             assert f.read() == g.read(), f"{grid}/{name} is stale; run bin/report {grid}"
-    pngs = sorted(os.path.basename(p) for p in written.get("curves", []))
+    pngs = sorted(os.path.basename(p) for p in written.get("curves", []) + written.get("probe_curves", []))
     assert pngs == sorted(f for f in os.listdir(os.path.join(ROOT, grid)) if f.endswith(".png"))

@@ -74,6 +74,35 @@ def surrogate_curves(train_runs, tag=SURROGATE_TAG):
     return dict(out)
 
 
+PROBE_CURVE = "probe_curve.csv"  # a kept cell's probes of its snapshots (bin/sweep): epoch, step, test_accuracy, ...
+
+
+def probe_curves(train_runs):
+    """``{(dataset, backbone): {method_key: (epochs, mean, std, n)}}`` of the linear probe's test
+    accuracy over training, from each finished run's ``probe_curve.csv`` beside its results.json
+    (a run in progress has none there). Like :func:`surrogate_curves`: the epochs all seeds have."""
+    import numpy as np
+
+    per = collections.defaultdict(list)
+    for run in train_runs:
+        meta = _run_meta(run)
+        path = os.path.join(os.path.dirname(run["path"]), PROBE_CURVE)
+        if os.path.basename(run["path"]) != "results.json" or not os.path.isfile(path) or meta.get("method") is None:
+            continue
+        with open(path, newline="", encoding="utf-8") as f:
+            series = {int(r["epoch"]): float(r["test_accuracy"]) for r in csv.DictReader(f)}
+        if series:
+            per[(keys.dataset_label(meta.get("dataset")), str(meta.get("backbone")), keys.method_key(meta))].append(series)
+    out = collections.defaultdict(dict)
+    for (dataset, backbone, method), seeds in sorted(per.items()):
+        common = sorted(set.intersection(*(set(s) for s in seeds)))
+        if common:
+            values = np.array([[s[e] for e in common] for s in seeds])
+            std = values.std(axis=0, ddof=1) if len(seeds) > 1 else np.zeros(len(common))
+            out[(dataset, backbone)][method] = (np.array(common), values.mean(axis=0), std, len(seeds))
+    return dict(out)
+
+
 def figure_lines(methods):
     """The lines of one Fig. 3 panel (``{method_key: (steps, mean, std, n)}``) in legend order, as
     :func:`hsl_tf.figures.plot_surrogate` takes them: ``(label, color, steps, mean, std, n)``.
@@ -89,10 +118,10 @@ def figure_lines(methods):
             for i, method in enumerate(sorted(methods, key=keys.method_sort))]
 
 
-def write_curves_csv(curves, path):
+def write_curves_csv(curves, path, x="step"):
     with rundir.atomic_open(path, "w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["dataset", "backbone", "method", "step", "mean", "std", "n"])
+        w.writerow(["dataset", "backbone", "method", x, "mean", "std", "n"])
         for (dataset, backbone), methods in sorted(curves.items()):
             for method in sorted(methods, key=keys.method_sort):
                 steps, mean, std, n = methods[method]

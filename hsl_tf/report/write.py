@@ -5,7 +5,7 @@ import os
 from hsl_tf import figures
 from hsl_tf.errors import ConfigError, UserError
 from hsl_tf.report import curves as curves_lib
-from hsl_tf.report import tables
+from hsl_tf.report import keys, tables
 from hsl_tf.rundir import atomic_open
 
 
@@ -63,6 +63,14 @@ def write_report(dirs, out_dir, records=None):
         curves_lib.write_curves_csv(curves, written["curves_csv"])
         panels = {cell: curves_lib.figure_lines(methods) for cell, methods in curves.items()}
         written["curves"] = figures.plot_surrogate({c: lines for c, lines in panels.items() if lines}, out_dir)
+    probe_curves = curves_lib.probe_curves(records["train"]) if records["train"] else {}
+    if probe_curves:  # every line drawn: the probe over training compares every method, supervised too
+        written["probe_curve_csv"] = os.path.join(out_dir, curves_lib.PROBE_CURVE)
+        curves_lib.write_curves_csv(probe_curves, written["probe_curve_csv"], x="epoch")
+        lines = {cell: [(label, keys.method_color(m, i), *methods[m]) for i, (m, label) in
+                        enumerate(sorted(keys.labels(list(methods)).items(), key=lambda kv: keys.method_sort(kv[0])))]
+                 for cell, methods in probe_curves.items()}
+        written["probe_curves"] = figures.plot_probe_curves(lines, out_dir)
     if not written:
         raise UserError(f"nothing to report below {', '.join(dirs)}: no usable probe, interpret or "
                         f"surrogate results (see the warnings above)")
