@@ -324,3 +324,20 @@ def test_probe_curve_over_training_from_the_finished_cells(tmp_path):
     np.testing.assert_allclose([m for _, m, _, _ in xza], [0.41, 0.46])
     np.testing.assert_allclose([s for _, _, s, _ in xza], [statistics.stdev([0.40, 0.42])] * 2)
     assert [os.path.basename(p) for p in written["probe_curves"]] == ["probe_curve_CIFAR-10_conv4.png"]
+
+
+def test_paired_table_gives_each_seeds_differences_and_their_mean(tmp_path):
+    """The paired comparisons: per seed the difference of a row and its control (only seeds with both),
+    then their mean ± sample std and n."""
+    from hsl_tf.report import tables
+
+    accs = {("bce", 0): 0.52, ("xz_paper", 0): 0.49, ("xza_paper", 0): 0.495,
+            ("bce", 1): 0.51, ("xz_paper", 1): 0.47, ("xza_paper", 1): 0.472, ("bce", 2): 0.50}
+    records = [dict(probe(row.split("_")[0], a, seed), row=row) for (row, seed), a in accs.items()]
+    text = tables.paired_table(records)
+    assert "| s0 | 52.00 | 49.00 | 49.50 | +0.50 | −3.00 |" in text
+    assert "| s1 | 51.00 | 47.00 | 47.20 | +0.20 | −4.00 |" in text
+    assert "| s2 | 50.00 | – | – | – | – |" in text
+    assert f"| mean |  |  |  | +0.35 ± {statistics.stdev([0.5, 0.2]):.2f} (n=2) | −3.50 ± {statistics.stdev([3, 4]):.2f} (n=2) |" in text
+    assert "xz_infonce" not in text  # no seed has that pair
+    assert tables.paired_table([r for r in records if r["row"] == "bce"]) == ""

@@ -54,7 +54,7 @@ def test_the_readme_holds_both_protocols_blocks():
 
 
 REPORT_FILES = ("table.md", "table.csv", "binding.md", "binding.csv", "runs.md", "alive.md", "surrogate.csv",
-                "probe_curve.csv")
+                "probe_curve.csv", "paired.md")
 GRIDS = sorted(d for d in glob.glob(os.path.join(ROOT, "results", "*"))
                if any(os.path.isfile(os.path.join(d, f)) for f in REPORT_FILES))
 

@@ -46,6 +46,9 @@ def write_report(dirs, out_dir, records=None):
         written["table_md"] = _write_text(os.path.join(out_dir, "table.md"), text)
         written["table_csv"] = os.path.join(out_dir, "table.csv")
         tables.write_csv(rows, written["table_csv"])
+        paired = tables.paired_table(z_probes)
+        if paired:
+            written["paired_md"] = _write_text(os.path.join(out_dir, "paired.md"), paired)
     interpret = tables.summarize_interpret(records["interpret"])
     if any(interpret.values()):
         written["binding_md"] = _write_text(os.path.join(out_dir, "binding.md"), tables.format_interpret(interpret))
@@ -85,8 +88,9 @@ def readme_text(written, doc=None, kind="report"):
     import re
 
     parts = []
-    names = (("table_md", None), ("alive_md", "The structure branch at the end of each run"), ("runs_md", "Runs"))
-    for name, title in names[:1] if kind == "report" else names:
+    names = (("table_md", None), ("paired_md", "Paired by seed"), ("alive_md", "The structure branch at the end of each run"),
+             ("runs_md", "Runs"))
+    for name, title in names[:2] if kind == "report" else names:
         if name in written:
             with open(written[name]) as f:
                 text = f.read().strip("\n")
