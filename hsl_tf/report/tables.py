@@ -263,8 +263,8 @@ def paired_table(z_probes):
             summary.append(f"{_signed(statistics.mean(d))}{std} (n={len(d)})")
         body.append(["mean"] + [""] * len(rows) + summary)
         header = ["seed"] + [f"`{r}`" for r in rows] + [label for label, _, _ in pairs]
-        out.append(f"_Paired by seed (same initialisation, data stream and probe seed), {backbone} / {dataset}, "
-                   f"linear-probe test accuracy (%) and differences in points:_\n\n" + md_table(header, body))
+        out.append(f"_{backbone} / {dataset}: each seed's rows share the initialisation, the data stream and the probe "
+                   f"seed; linear-probe test accuracy (%), differences in points._\n\n" + md_table(header, body))
     return "\n\n".join(out) + ("\n" if out else "")
 
 
