@@ -48,8 +48,6 @@ def surrogate_curves(train_runs, tag=SURROGATE_TAG):
     method (mean and sample std over seeds; std is 0 for a single seed). Runs without the tag
     are skipped with a warning.
     """
-    import numpy as np
-
     per = collections.defaultdict(list)  # (dataset, backbone, method_key) -> [{step: value}]
     for run in train_runs:
         meta = _run_meta(run)
@@ -62,13 +60,21 @@ def surrogate_curves(train_runs, tag=SURROGATE_TAG):
             log.warning(f"{run_dir}: no {tag} scalars (tb/ or scalars.csv); no curve")
             continue
         per[(keys.dataset_label(meta.get("dataset")), str(meta["backbone"]), keys.method_key(meta))].append(dict(series))
+    return _over_seeds(per)
+
+
+def _over_seeds(per):
+    """``{(dataset, backbone, method): [{x: value} per seed]}`` → ``{(dataset, backbone): {method:
+    (xs, mean, std, n)}}`` over the x all seeds have (sample std; 0 for one seed)."""
+    import numpy as np
+
     out = collections.defaultdict(dict)
     for (dataset, backbone, method), seeds in sorted(per.items()):
         common = sorted(set.intersection(*(set(s) for s in seeds)))
         if not common:
-            log.warning(f"{dataset}/{backbone}/{method}: its {len(seeds)} runs share no step; no curve")
+            log.warning(f"{dataset}/{backbone}/{method}: its {len(seeds)} runs share no point; no curve")
             continue
-        values = np.array([[s[step] for step in common] for s in seeds])  # [seeds, steps]
+        values = np.array([[s[x] for x in common] for s in seeds])  # [seeds, points]
         std = values.std(axis=0, ddof=1) if len(seeds) > 1 else np.zeros(len(common))
         out[(dataset, backbone)][method] = (np.array(common), values.mean(axis=0), std, len(seeds))
     return dict(out)
@@ -81,8 +87,6 @@ def probe_curves(train_runs):
     """``{(dataset, backbone): {method_key: (epochs, mean, std, n)}}`` of the linear probe's test
     accuracy over training, from each finished run's ``probe_curve.csv`` beside its results.json
     (a run in progress has none there). Like :func:`surrogate_curves`: the epochs all seeds have."""
-    import numpy as np
-
     per = collections.defaultdict(list)
     for run in train_runs:
         meta = _run_meta(run)
@@ -93,14 +97,7 @@ def probe_curves(train_runs):
             series = {int(r["epoch"]): float(r["test_accuracy"]) for r in csv.DictReader(f)}
         if series:
             per[(keys.dataset_label(meta.get("dataset")), str(meta.get("backbone")), keys.method_key(meta))].append(series)
-    out = collections.defaultdict(dict)
-    for (dataset, backbone, method), seeds in sorted(per.items()):
-        common = sorted(set.intersection(*(set(s) for s in seeds)))
-        if common:
-            values = np.array([[s[e] for e in common] for s in seeds])
-            std = values.std(axis=0, ddof=1) if len(seeds) > 1 else np.zeros(len(common))
-            out[(dataset, backbone)][method] = (np.array(common), values.mean(axis=0), std, len(seeds))
-    return dict(out)
+    return _over_seeds(per)
 
 
 def figure_lines(methods):
