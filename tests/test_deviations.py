@@ -104,6 +104,9 @@ def _claims():
     yield "λ = 0.5 against 1", f"λ = 0.5 leads by {w05 - w1:.1f} points ({f1(w05)} against {f1(w1)} %)"
     f003, f01 = (statistics.mean(acc("select10", f"{r}-s{s}") for s in (3, 4)) for r in ("sel_focal_w003", "sel_focal_w01"))
     yield "the focal loss's λ", f"({f1(f003)} against {f1(f01)} % for\n  λ = 0.1)"
+    w = {r: acc("width", f"{r}-s3") for r in ("xza", "xza_w256", "xza_paper", "xza_paper_w256")}
+    yield "the MPNN's width, seed 3", (f"256 gains nothing (−{w['xza'] - w['xza_w256']:.1f} points for\n`xza`, "
+                                       f"−{w['xza_paper'] - w['xza_paper_w256']:.2f} for `xza_paper`")
     yield "iic's relation probe", (f"its relation probe at\n  10 epochs is {f1(acc('select10', 'sel_iic-s3', 'probe-relations'))} %, "
                                    f"against {f1(acc('select10', 'sel_norm-s3', 'probe-relations'))} % for the default")
 
