@@ -24,8 +24,8 @@ class ReshapeEntities:
     A plain callable, not a Keras layer: it has no weights, and wrapping it in ``Layer.__call__``
     changes the traced training graph enough to move the float rounding of the encoder's
     gradients by one ulp from the first step on (oneDNN, CPU), which the quick job's 234 steps
-    amplify into visibly different numbers (xza 30.6 → 32.9 %); as a plain callable, runs are bit-for-bit those of the code before
-    this module existed (the quick job and tiny.flags, checked in issue 15's note).
+    amplify into visibly different numbers (xza 30.6 → 32.9 %); as a plain callable the reshape adds
+    no variable and no op to the graph, so runs are bit-for-bit those of a model without this module.
     """
 
     has_attention = False

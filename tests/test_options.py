@@ -1,4 +1,4 @@
-"""Options where the paper is silent (issue 12): MPNN norm/aggregation, z standardisation, the
+"""Options where the paper is silent: MPNN norm/aggregation, z standardisation, the
 T_ω offset, relation priors, focal T_β beside NWJ T_ω, the supervised recipe's augmentation,
 optimizer and schedule. Each against a closed form or an invariant."""
 

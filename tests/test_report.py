@@ -97,7 +97,7 @@ def test_variants_never_merge_and_bad_records_are_skipped(tmp_path, caplog):
     assert "odd/results.json: test_accuracy='n/a' is not a number; skipped" in err
     labels = [line.split(" | ")[0][2:] for line in report.format_markdown(rows).splitlines()[2:7]]
     assert labels == ["I(X,Z)* (P&S)", "I(X,Z,A)", "I(X,Z,A) [slots, infonce]", "I(X,Z,A) [infonce]", "zeta"]
-    # the options of issue 12 are variants too, with readable labels; the paper's values are hidden
+    # the options where the paper is silent are variants too, with readable labels; the paper's values are hidden
     rows = report.summarize([probe("xza", 0.5, 0, critic_offset=False, relation_prior="none", mpnn_norm=True),
                              probe("xza", 0.6, 0, critic_offset=True, relation_prior="usage"),
                              probe("xz", 0.4, 0)])
@@ -261,7 +261,7 @@ def test_runs_table_reads_kept_scalars(tmp_path):
 
 def test_estimators_a_method_does_not_use_do_not_split_its_row():
     """bce keeps its focal loss, random/supervised train no critic: the default estimators recorded
-    from their config (InfoNCE since issue 12) must not make them a variant row."""
+    from their config (InfoNCE by default) must not make them a variant row."""
     from hsl_tf.report import keys
 
     for method in ("bce", "random", "supervised"):
@@ -329,7 +329,7 @@ def test_probe_curve_over_training_from_the_finished_cells(tmp_path):
 def test_paired_table_gives_each_seeds_differences_and_their_mean(tmp_path):
     """The paired comparisons: per seed the difference of a row and its control (only seeds with both),
     then their mean ± sample std and n."""
-    from hsl_tf.report import tables
+    from hsl_tf.report import paired as tables
 
     accs = {("bce", 0): 0.52, ("xz_paper", 0): 0.49, ("xza_paper", 0): 0.495,
             ("bce", 1): 0.51, ("xz_paper", 1): 0.47, ("xza_paper", 1): 0.472, ("bce", 2): 0.50}

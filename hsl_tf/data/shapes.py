@@ -13,7 +13,7 @@ so the label depends on both objects and on one relation between them, *same kin
 object is of the same kind as the first. It never depends on colour, size, position or the
 background.
 
-Why this design (issue 13):
+Why this design:
   * No shortcut. The background is the same flat colour in every image, so it cannot tell
     images apart; only the objects (shape, colour, layout) can. Colour jitter and grayscale
     remove colour as a cue for the critics, so the encoder must learn shape.

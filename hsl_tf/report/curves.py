@@ -126,7 +126,7 @@ def write_curves_csv(curves, path, x="step"):
                     w.writerow([dataset, backbone, method, int(s), repr(float(m)), repr(float(sd)), n])
 
 
-# One row per training run (the screen of issue 12): probe, surrogate curve, relation usage
+# One row per training run: probe, surrogate curve, relation usage
 
 
 def _final(scalars, tag):

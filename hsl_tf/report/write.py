@@ -6,6 +6,7 @@ from hsl_tf import figures
 from hsl_tf.errors import ConfigError, UserError
 from hsl_tf.report import curves as curves_lib
 from hsl_tf.report import keys, tables
+from hsl_tf.report import paired as paired_lib
 from hsl_tf.rundir import atomic_open
 
 
@@ -46,7 +47,7 @@ def write_report(dirs, out_dir, records=None):
         written["table_md"] = _write_text(os.path.join(out_dir, "table.md"), text)
         written["table_csv"] = os.path.join(out_dir, "table.csv")
         tables.write_csv(rows, written["table_csv"])
-        paired = tables.paired_table(z_probes)
+        paired = paired_lib.paired_table(z_probes)
         if paired:
             written["paired_md"] = _write_text(os.path.join(out_dir, "paired.md"), paired)
     interpret = tables.summarize_interpret(records["interpret"])
