@@ -185,6 +185,8 @@ class TrainConfig(ModelConfig, DataConfig, StepConfig, Stage):
     epochs: int = option(1, "Training epochs.", low=1)
     max_steps: int = option(0, "Stop after this many steps in all (0: epochs only).", low=0)
     learning_rate: float = option(1e-3, "Learning rate of the optimizer.", above=0)
+    clip_norm: float = option(0.0, "Clip the global gradient norm of each step to this value (0: off). Not "
+                              "in the paper; measured against NWJ's crashes in docs/results.md.", low=0)
     surrogate_every: int = option(100, "Surrogate linear probe every N steps (0: never).", low=0)
     surrogate_examples: int = option(5000, "Training images used by the surrogate probe.", low=1)
     checkpoint_every: int = option(500, "Checkpoint every N steps.", low=1)

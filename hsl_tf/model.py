@@ -10,7 +10,7 @@ which each replica keeps its own slice (see :func:`hsl_tf.relations.sample_relat
 import tensorflow as tf
 import keras
 
-from hsl_tf import critics, encoders, entities, objectives, pairs, precision, relations, structure
+from hsl_tf import critics, encoders, entities, objectives, optim, pairs, precision, relations, structure
 from hsl_tf.config import ModelConfig  # noqa: F401  (the model's config, importable from here too)
 
 
@@ -44,6 +44,7 @@ class HSLModel(keras.Model):
         names = ["loss"] + (["accuracy"] if self.supervised else [])
         self.augmenter = None  # augment_on=device: fn(uint8 images, step) → views (hsl_tf.data.pipeline)
         self.jit_core, self._jit_step = False, None  # XLA on the step after a device augmentation
+        self.clip_norm = 0.0  # > 0: the global gradient's norm is clipped to it (optim.clip_by_global_norm)
         for critic in self.critic_estimators:
             names += [f"bound_{critic}", f"pos_{critic}", f"neg_{critic}"]
         if "xa" in self.critic_estimators:
@@ -273,6 +274,10 @@ class HSLModel(keras.Model):
 
     def _step(self, data):
         per_image, diags, grads, variables = self.compute_gradients(data)
+        if self.clip_norm:
+            scale = getattr(self.optimizer, "dynamic_scale", 1.0)  # float16: grads of the scaled loss
+            grads, norm = optim.clip_by_global_norm(grads, self.clip_norm, scale)
+            diags = dict(diags, grad_norm=norm)
         used = [(g, v) for g, v in zip(grads, variables) if g is not None]
         self.optimizer.apply([g for g, _ in used], [v for _, v in used])
         if getattr(self.optimizer, "skipped_steps", None) is not None:

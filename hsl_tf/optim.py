@@ -23,6 +23,28 @@ class StepDecay(keras.optimizers.schedules.LearningRateSchedule):
         return {"learning_rate": self.learning_rate, "boundaries": self.boundaries}
 
 
+def clip_by_global_norm(grads, clip_norm, loss_scale=1.0):
+    """Scales the step's gradients so that the global batch's gradient has norm ≤ ``clip_norm``.
+
+    ``grads``: a list of tensors or None (variables the objective does not reach). Under a
+    multi-replica strategy each replica holds its share of the global gradient (the losses are
+    divided by the global batch, so the optimizer's sum over replicas is the gradient); the norm
+    is that of the sum, so the same scale is applied on every replica and the method does not
+    change with the number of replicas. ``loss_scale``: float16's dynamic loss scale, by which
+    ``grads`` are multiplied (the norm compared with ``clip_norm`` is the unscaled one).
+    Returns (the clipped list, the unclipped global norm: float32 scalar). Below the threshold
+    the scale is exactly 1.0, so the gradients are bitwise unchanged.
+    """
+    present = [g for g in grads if g is not None]
+    total = present
+    ctx = tf.distribute.get_replica_context()
+    if ctx is not None and ctx.num_replicas_in_sync > 1:
+        total = ctx.all_reduce(tf.distribute.ReduceOp.SUM, present)
+    norm = tf.linalg.global_norm([tf.cast(g, tf.float32) for g in total]) / tf.cast(loss_scale, tf.float32)
+    scale = tf.minimum(1.0, clip_norm / norm)  # norm 0 → inf → 1.0
+    return [None if g is None else g * tf.cast(scale, g.dtype) for g in grads], norm
+
+
 def make_optimizer(cfg, steps_per_epoch):
     """Adam (the paper) or SGD with momentum 0.9 (the supervised baseline), constant or step lr."""
     lr = cfg.learning_rate

@@ -170,6 +170,7 @@ TRAIN_TAGS = (
     Item("train/bound_crash", "self-supervised objectives", "1 while a bound is in a crash (the rule above), else 0."),
     Item("train/skipped_steps", "with `--precision=mixed_float16`", "Steps skipped so far (non-finite gradients)."),
     Item("train/loss_scale", "with `--precision=mixed_float16`", "The dynamic loss scale."),
+    Item("train/grad_norm", "with `--clip_norm`", "The global gradient norm of the step, before clipping."),
     Item("train/learning_rate", "", "Every `--log_every` steps (not at step 0)."),
     Item("perf/steps_per_s", "", "Training steps per second over the last interval."),
     Item("perf/images_per_s", "", "Views per second over the last interval."),

@@ -55,6 +55,7 @@ def build_model(cfg, data, strategy, jit_compile=False, steps_per_epoch=1):
         optimizer = precision.wrap_optimizer(optim.make_optimizer(cfg, steps_per_epoch), cfg.precision)
         model.compile(optimizer=optimizer, jit_compile=jit_compile and not device_views)
         model.optimizer.build(model.trainable_variables)
+    model.clip_norm = cfg.clip_norm
     if device_views:
         model.augmenter = pipeline.device_augmenter(
             num_views=cfg.augmentations, mean=data.mean, std=data.std, seed=cfg.seed, policy=cfg.augment,
