@@ -58,7 +58,7 @@ def plot_curves(panels, out_dir, prefix, xlabel, ylabel, title):
         ax.set_ylabel(ylabel)
         ax.set_title(f"{title}: {dataset}, {backbone}")
         ax.grid(alpha=0.3)
-        ax.legend(loc="lower right", fontsize=9)
+        ax.legend(loc="best", fontsize=9)
         fig.tight_layout()
         path = os.path.join(out_dir, f"{prefix}_{_safe(dataset)}_{_safe(backbone)}.png")
         fig.savefig(path, dpi=120)
