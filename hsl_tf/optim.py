@@ -33,15 +33,22 @@ def clip_by_global_norm(grads, clip_norm, loss_scale=1.0):
     change with the number of replicas. ``loss_scale``: float16's dynamic loss scale, by which
     ``grads`` are multiplied (the norm compared with ``clip_norm`` is the unscaled one).
     Returns (the clipped list, the unclipped global norm: float32 scalar). Below the threshold
-    the scale is exactly 1.0, so the gradients are bitwise unchanged.
+    the scale is exactly 1.0, so the gradients are bitwise unchanged; the norm is computed
+    without overflow for any finite gradients.
     """
     present = [g for g in grads if g is not None]
     total = present
     ctx = tf.distribute.get_replica_context()
     if ctx is not None and ctx.num_replicas_in_sync > 1:
         total = ctx.all_reduce(tf.distribute.ReduceOp.SUM, present)
-    norm = tf.linalg.global_norm([tf.cast(g, tf.float32) for g in total]) / tf.cast(loss_scale, tf.float32)
-    scale = tf.minimum(1.0, clip_norm / norm)  # norm 0 → inf → 1.0
+    flat = [tf.cast(g, tf.float32) for g in total]
+    # ‖g‖ = m·‖g/m‖ with m the largest |g|: no float32 overflow of the squares (NWJ's e^{T−1} can
+    # give gradients above 1e19); m = 0 → 0
+    largest = tf.reduce_max(tf.stack([tf.reduce_max(tf.abs(g)) for g in flat]))
+    safe = tf.where(largest > 0, largest, 1.0)
+    norm = safe * tf.linalg.global_norm([g / safe for g in flat]) / tf.cast(loss_scale, tf.float32)
+    # norm 0 → c/0 = inf → 1.0; non-finite gradients (norm inf or NaN) are left to the optimizer
+    scale = tf.where(tf.math.is_finite(norm), tf.minimum(1.0, clip_norm / norm), 1.0)
     return [None if g is None else g * tf.cast(scale, g.dtype) for g in grads], norm
 
 

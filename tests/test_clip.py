@@ -32,6 +32,16 @@ def test_closed_form():
     same, norm = optim.clip_by_global_norm(grads, 5.5)
     assert same[0].numpy().tobytes() == grads[0].numpy().tobytes()
     assert same[2].numpy().tobytes() == grads[2].numpy().tobytes()
+    # gradients whose squares overflow float32: the norm is still right, and so is the clip
+    big = [tf.constant([3e20]), tf.constant([[4e20]])]
+    clipped, norm = optim.clip_by_global_norm(big, 1.0)
+    assert float(norm) == pytest.approx(5e20, rel=1e-6)
+    np.testing.assert_allclose(clipped[0].numpy(), [0.6], rtol=1e-5)
+    same, norm = optim.clip_by_global_norm(big, 1e30)
+    assert same[0].numpy().tobytes() == big[0].numpy().tobytes()
+    # non-finite gradients are left as they are (the optimizer, or float16's loss scaling, decides)
+    kept, norm = optim.clip_by_global_norm([tf.constant([np.inf, 1.0])], 1.0)
+    assert not np.isfinite(float(norm)) and kept[0].numpy()[1] == 1.0
     # a zero gradient stays zero (no division by zero)
     zero, norm = optim.clip_by_global_norm([tf.zeros([2])], 1.0)
     assert float(norm) == 0.0 and np.all(zero[0].numpy() == 0.0)
