@@ -31,3 +31,14 @@ except RuntimeError as err:  # TF already initialised: the mirrored tests could 
 
 
 from tests.helpers import tiny_run  # noqa: E402,F401  (one session-wide tiny training run for every module)
+
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def mirrored():
+    """The session's one MirroredStrategy on the 2 logical CPUs. Every in-process mirrored test
+    takes this one: the collective instance keys of two MirroredStrategy objects in one process
+    collide ("Collective instance … expected type …")."""
+    return tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])

@@ -41,10 +41,10 @@ def test_device_views_equal_host_views_on_one_device(policy):
 
 
 @pytest.mark.parametrize("policy", list(augment.POLICIES))
-def test_each_replica_makes_its_share_of_the_host_views(policy):
+def test_each_replica_makes_its_share_of_the_host_views(policy, mirrored):
     """On 2 replicas, replica r augments images r·B/2 … of the batch with the whole batch's draw:
     the replicas' views, in order, are the host pipeline's views of the whole batch."""
-    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    strategy = mirrored
     host, device, augmenter = _streams(policy, steps=2)
     half = B // 2
     for h, d in zip(host, device):

@@ -62,8 +62,7 @@ def _step(strategy, initial, clip_norm):
 
 
 @pytest.fixture(scope="module")
-def start():
-    mirrored = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+def start(mirrored):
     one_device = tf.distribute.OneDeviceStrategy("/cpu:0")
     keras.utils.set_random_seed(0)
     model = _make(one_device, "xza", None, negatives="global", **NWJ)

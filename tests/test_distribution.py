@@ -45,9 +45,9 @@ B_GLOBAL = B_LOCAL * REPLICAS
 
 
 @pytest.fixture(scope="module")
-def strategies():
-    return (tf.distribute.MirroredStrategy([f"/cpu:{i}" for i in range(REPLICAS)]),
-            tf.distribute.OneDeviceStrategy("/cpu:0"))
+def strategies(mirrored):
+    assert mirrored.num_replicas_in_sync == REPLICAS
+    return mirrored, tf.distribute.OneDeviceStrategy("/cpu:0")
 
 
 def _block_diagonal_pair_indices(original):
