@@ -34,13 +34,16 @@ def plot_surrogate(panels, out_dir):
 
 def plot_probe_curves(panels, out_dir):
     """The linear probe's test accuracy against the training epoch, one PNG per (dataset, backbone):
-    ``probe_curve_<dataset>_<backbone>.png``; ``panels`` as :func:`plot_surrogate`'s, x in epochs."""
+    ``probe_curve_<dataset>_<backbone>.png``; ``panels`` as :func:`plot_surrogate`'s, x in epochs, one
+    line per cell, each with its line style (:func:`hsl_tf.report.curves.probe_curve_lines`); the
+    labels name the seed, so no "n=" is added."""
     return plot_curves(panels, out_dir, "probe_curve", "training epoch", "linear-probe test accuracy (%)",
-                       "Linear probe over training")
+                       "Linear probe over training", show_n=False)
 
 
-def plot_curves(panels, out_dir, prefix, xlabel, ylabel, title):
-    """One PNG per (dataset, backbone), ``<prefix>_<dataset>_<backbone>.png``, of mean ± std lines."""
+def plot_curves(panels, out_dir, prefix, xlabel, ylabel, title, show_n=True):
+    """One PNG per (dataset, backbone), ``<prefix>_<dataset>_<backbone>.png``, of mean ± std lines:
+    ``(label, color, x, mean, std, n)``, optionally with a 7th item, the matplotlib line style."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -49,9 +52,9 @@ def plot_curves(panels, out_dir, prefix, xlabel, ylabel, title):
     paths = []
     for dataset, backbone in sorted(panels):
         fig, ax = plt.subplots(figsize=(6.4, 4.2))
-        for label, color, steps, mean, std, n in panels[(dataset, backbone)]:
-            ax.plot(steps, 100 * mean, color=color, lw=1.8, marker="o" if len(steps) < 30 else None,
-                    ms=3, label=f"{label} (n={n})")
+        for label, color, steps, mean, std, n, *style in panels[(dataset, backbone)]:
+            ax.plot(steps, 100 * mean, color=color, lw=1.8, ls=style[0] if style else "-",
+                    marker="o" if len(steps) < 30 else None, ms=3, label=f"{label} (n={n})" if show_n else label)
             if n > 1:
                 ax.fill_between(steps, 100 * (mean - std), 100 * (mean + std), color=color, alpha=0.2, lw=0)
         ax.set_xlabel(xlabel)

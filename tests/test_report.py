@@ -303,11 +303,12 @@ def grid_label(row):
 
 def test_probe_curve_over_training_from_the_finished_cells(tmp_path):
     """bin/report's probe_curve.csv: per method, the mean ± std over seeds of the cells' probe_curve.csv
-    at the epochs all seeds have; a cell still running (no results.json) is left out; one PNG per panel."""
+    at the epochs all seeds have; a cell still running (no results.json) is left out; one PNG per panel,
+    whose lines are the cells, each seed's own points in its own line style."""
     curves_in = {"xza-s0": {5: 0.40, 10: 0.45, 15: 0.50}, "xza-s1": {5: 0.42, 10: 0.47}, "bce-s0": {5: 0.5, 10: 0.55}}
     for cell, points in curves_in.items():
         objective = cell.split("-")[0]
-        write_json(str(tmp_path / cell / "results.json"), {"stage": "train", "objective": objective,
+        write_json(str(tmp_path / cell / "results.json"), {"stage": "train", "objective": objective, "seed": int(cell[-1]),
                                                            "backbone": "conv4", "dataset": "cifar10", "step": 10})
         write_json(str(tmp_path / cell / "flags.json"), {"objective": objective})
         write_json(str(tmp_path / cell / "probe" / "results.json"), probe(objective, 0.5, int(cell[-1])))
@@ -324,6 +325,14 @@ def test_probe_curve_over_training_from_the_finished_cells(tmp_path):
     np.testing.assert_allclose([m for _, m, _, _ in xza], [0.41, 0.46])
     np.testing.assert_allclose([s for _, _, s, _ in xza], [statistics.stdev([0.40, 0.42])] * 2)
     assert [os.path.basename(p) for p in written["probe_curves"]] == ["probe_curve_CIFAR-10_conv4.png"]
+    from hsl_tf.report import tables
+
+    (panel, lines), = curves.probe_curve_lines(curves.probe_curve_cells(tables.collect([str(tmp_path)])["train"])).items()
+    assert panel == ("CIFAR-10", "conv4")
+    drawn = [(label.rsplit(", ", 1)[1], list(epochs), list(acc), style) for label, _, epochs, acc, _, _, style in lines]
+    assert drawn == [("s0", [5, 10], [0.5, 0.55], "-"),  # bce, then xza's two seeds: every epoch each seed has
+                     ("s0", [5, 10, 15], [0.40, 0.45, 0.50], "-"), ("s1", [5, 10], [0.42, 0.47], "--")]
+    assert lines[1][1] == lines[2][1] != lines[0][1]  # one colour per method
 
 
 def test_paired_table_gives_each_seeds_differences_and_their_mean(tmp_path):

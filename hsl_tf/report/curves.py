@@ -83,11 +83,10 @@ def _over_seeds(per):
 PROBE_CURVE = "probe_curve.csv"  # a kept cell's probes of its snapshots (bin/sweep): epoch, step, test_accuracy, ...
 
 
-def probe_curves(train_runs):
-    """``{(dataset, backbone): {method_key: (epochs, mean, std, n)}}`` of the linear probe's test
-    accuracy over training, from each finished run's ``probe_curve.csv`` beside its results.json
-    (a run in progress has none there). Like :func:`surrogate_curves`: the epochs all seeds have."""
-    per = collections.defaultdict(list)
+def probe_curve_cells(train_runs):
+    """``{(dataset, backbone): {method_key: {seed: {epoch: test_accuracy}}}}``: each finished run's
+    ``probe_curve.csv`` beside its results.json (a run in progress has none there)."""
+    cells = collections.defaultdict(lambda: collections.defaultdict(dict))
     for run in train_runs:
         meta = _run_meta(run)
         path = os.path.join(os.path.dirname(run["path"]), PROBE_CURVE)
@@ -96,8 +95,43 @@ def probe_curves(train_runs):
         with open(path, newline="", encoding="utf-8") as f:
             series = {int(r["epoch"]): float(r["test_accuracy"]) for r in csv.DictReader(f)}
         if series:
-            per[(keys.dataset_label(meta.get("dataset")), str(meta.get("backbone")), keys.method_key(meta))].append(series)
+            method = keys.method_key(meta)
+            cells[(keys.dataset_label(meta.get("dataset")), str(meta.get("backbone")))][method][meta.get("seed")] = series
+    return {panel: {m: dict(seeds) for m, seeds in methods.items()} for panel, methods in cells.items()}
+
+
+def probe_curves(train_runs):
+    """``{(dataset, backbone): {method_key: (epochs, mean, std, n)}}`` of the linear probe's test
+    accuracy over training (:func:`probe_curve_cells`). Like :func:`surrogate_curves`: the epochs all
+    seeds have."""
+    per = {(dataset, backbone, method): list(seeds.values())
+           for (dataset, backbone), methods in probe_curve_cells(train_runs).items() for method, seeds in methods.items()}
     return _over_seeds(per)
+
+
+SEED_STYLES = ("-", "--", ":", "-.")  # the probe-over-training figure: one line style per seed
+
+
+def probe_curve_lines(cells):
+    """The lines of the probe-over-training figure, one per cell (a crash is one seed's event, and
+    rows may have different seeds, so no mean is drawn): ``{(dataset, backbone): [(label, color,
+    epochs, accuracy, std 0, n 1, linestyle), ...]}``, methods in legend order, then seeds; the label
+    names the seed ("…, s1"). ``cells`` as :func:`probe_curve_cells` returns them."""
+    import numpy as np
+
+    out = {}
+    for panel, methods in cells.items():
+        labels = keys.labels(list(methods))
+        lines = []
+        for i, method in enumerate(sorted(methods, key=keys.method_sort)):
+            for j, seed in enumerate(sorted(methods[method], key=lambda s: (s is None, s))):
+                epochs = sorted(methods[method][seed])
+                acc = np.array([methods[method][seed][e] for e in epochs])
+                name = labels[method] if seed is None else f"{labels[method]}, s{seed}"
+                lines.append((name, keys.method_color(method, i), np.array(epochs), acc, np.zeros_like(acc), 1,
+                              SEED_STYLES[j % len(SEED_STYLES)]))
+        out[panel] = lines
+    return out
 
 
 def figure_lines(methods):

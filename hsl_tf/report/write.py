@@ -68,12 +68,10 @@ def write_report(dirs, out_dir, records=None):
         panels = {cell: curves_lib.figure_lines(methods) for cell, methods in curves.items()}
         written["curves"] = figures.plot_surrogate({c: lines for c, lines in panels.items() if lines}, out_dir)
     probe_curves = curves_lib.probe_curves(records["train"]) if records["train"] else {}
-    if probe_curves:  # every line drawn: the probe over training compares every method, supervised too
+    if probe_curves:  # every method drawn, supervised too; one line per cell (the seeds differ by row)
         written["probe_curve_csv"] = os.path.join(out_dir, curves_lib.PROBE_CURVE)
         curves_lib.write_curves_csv(probe_curves, written["probe_curve_csv"], x="epoch")
-        lines = {cell: [(label, keys.method_color(m, i), *methods[m]) for i, (m, label) in
-                        enumerate(sorted(keys.labels(list(methods)).items(), key=lambda kv: keys.method_sort(kv[0])))]
-                 for cell, methods in probe_curves.items()}
+        lines = curves_lib.probe_curve_lines(curves_lib.probe_curve_cells(records["train"]))
         written["probe_curves"] = figures.plot_probe_curves(lines, out_dir)
     if not written:
         raise UserError(f"nothing to report below {', '.join(dirs)}: no usable probe, interpret or "
