@@ -100,12 +100,12 @@ def probe_curve_cells(train_runs):
     return {panel: {m: dict(seeds) for m, seeds in methods.items()} for panel, methods in cells.items()}
 
 
-def probe_curves(train_runs):
+def probe_curves(cells):
     """``{(dataset, backbone): {method_key: (epochs, mean, std, n)}}`` of the linear probe's test
-    accuracy over training (:func:`probe_curve_cells`). Like :func:`surrogate_curves`: the epochs all
-    seeds have."""
+    accuracy over training, from :func:`probe_curve_cells`'s ``cells``. Like :func:`surrogate_curves`:
+    the epochs all seeds have."""
     per = {(dataset, backbone, method): list(seeds.values())
-           for (dataset, backbone), methods in probe_curve_cells(train_runs).items() for method, seeds in methods.items()}
+           for (dataset, backbone), methods in cells.items() for method, seeds in methods.items()}
     return _over_seeds(per)
 
 

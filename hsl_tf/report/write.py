@@ -5,7 +5,7 @@ import os
 from hsl_tf import figures
 from hsl_tf.errors import ConfigError, UserError
 from hsl_tf.report import curves as curves_lib
-from hsl_tf.report import keys, tables
+from hsl_tf.report import tables
 from hsl_tf.report import paired as paired_lib
 from hsl_tf.rundir import atomic_open
 
@@ -67,12 +67,11 @@ def write_report(dirs, out_dir, records=None):
         curves_lib.write_curves_csv(curves, written["curves_csv"])
         panels = {cell: curves_lib.figure_lines(methods) for cell, methods in curves.items()}
         written["curves"] = figures.plot_surrogate({c: lines for c, lines in panels.items() if lines}, out_dir)
-    probe_curves = curves_lib.probe_curves(records["train"]) if records["train"] else {}
-    if probe_curves:  # every method drawn, supervised too; one line per cell (the seeds differ by row)
+    probe_cells = curves_lib.probe_curve_cells(records["train"]) if records["train"] else {}
+    if probe_cells:  # every method drawn, supervised too; one line per cell (the seeds differ by row)
         written["probe_curve_csv"] = os.path.join(out_dir, curves_lib.PROBE_CURVE)
-        curves_lib.write_curves_csv(probe_curves, written["probe_curve_csv"], x="epoch")
-        lines = curves_lib.probe_curve_lines(curves_lib.probe_curve_cells(records["train"]))
-        written["probe_curves"] = figures.plot_probe_curves(lines, out_dir)
+        curves_lib.write_curves_csv(curves_lib.probe_curves(probe_cells), written["probe_curve_csv"], x="epoch")
+        written["probe_curves"] = figures.plot_probe_curves(curves_lib.probe_curve_lines(probe_cells), out_dir)
     if not written:
         raise UserError(f"nothing to report below {', '.join(dirs)}: no usable probe, interpret or "
                         f"surrogate results (see the warnings above)")
