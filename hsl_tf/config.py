@@ -90,8 +90,8 @@ class ModelConfig(Seeded):
                                "js, or focal (the baseline's loss: with `objective=xza`, 'P&S + structure').",
                                choices="objectives:ESTIMATORS", branch="xz")
     estimator_xa: str = option("infonce", "MI estimator of the structure term: infonce (the default), nwj (the "
-                               "paper's) or js on T_ω; iic: the exact MI of two views' relations per edge (T_ω "
-                               "unused).", choices="objectives:XA_ESTIMATORS", branch="xa")
+                               "paper's), js or focal (the baseline's loss) on T_ω; iic: the exact MI of two views' "
+                               "relations per edge (T_ω unused).", choices="objectives:XA_ESTIMATORS", branch="xa")
     structure_critic: str = option("bilinear", "T_ω: bilinear (the paper: Σ_k h_kᵀ W_k a_k on the pair layout), "
                                    "or cosine (centred, ℓ2-normalised h and W·a over `structure_temperature`, "
                                    "InfoNCE against every view of the other images in the batch).",

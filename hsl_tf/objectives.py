@@ -142,11 +142,12 @@ def infonce_all(sim, anchor, positive, num_views):
 
 # One registry: estimator name → fn(pos [B,Q], neg [B,Q]) → (loss [B], estimate [B]).
 # Every one is a --estimator_xz choice; ``focal`` on T_β beside NWJ on T_ω is "P&S + structure"
-# (the baseline's loss for I(X,Z), the paper's NWJ for I(X,A)). T_ω takes the MI bounds only, and
-# ``iic`` (the structure term only): the exact cross-view MI of the relations per edge
+# (the baseline's loss for I(X,Z), the paper's NWJ for I(X,A)). T_ω takes the same four (``focal``:
+# the baseline's loss on the structure scores too, one loss scale for both critics), and ``iic``
+# (the structure term only): the exact cross-view MI of the relations per edge
 # (:func:`hsl_tf.structure.cross_view_mi`), computed by the model from the relations, not from scores.
 ESTIMATORS = {"nwj": nwj, "infonce": infonce, "js": js, "focal": focal}
-XA_ESTIMATORS = ("nwj", "infonce", "js", "iic")
+XA_ESTIMATORS = ("nwj", "infonce", "js", "focal", "iic")
 
 # Objective → the critics it trains ("xz": T_β, "xa": T_ω) and the default estimator of each.
 OBJECTIVES = {

@@ -51,6 +51,19 @@ ROWS = {
     "xza": Row("I(X,Z,A), defaults", ("--objective=xza",)),
     "xza_focal": Row("I(X,Z)* + 0.03·I(X,A) (control: bce)",
                      ("--objective=xza", "--estimator_xz=focal", "--structure_weight=0.03")),
+    # The 32-view screen's candidates and controls (issue 40; :data:`SCREEN`, docs/results.md, "Does the
+    # structure term help a strong baseline?").
+    "xz_js": Row("I(X,Z), JS (control of xza_js)", ("--objective=xz", "--estimator_xz=js")),
+    "xza_focal_nwj": Row("I(X,Z)* + 0.03·I(X,A), NWJ (control: bce)",
+                         ("--objective=xza", "--estimator_xz=focal", "--estimator_xa=nwj", "--structure_weight=0.03")),
+    "xza_focal_both": Row("focal on T_β and T_ω, offset (control: bce)",
+                          ("--objective=xza", "--estimator_xz=focal", "--estimator_xa=focal", "--structure_weight=1",
+                           "--critic_offset")),
+    "xza_js": Row("I(X,Z,A), JS on both, offset (control: xz_js)",
+                  ("--objective=xza", "--estimator_xz=js", "--estimator_xa=js", "--critic_offset")),
+    "xza_w05": Row("I(X,Z,A), InfoNCE, λ = 0.5 (control: xz_infonce)", ("--objective=xza", "--structure_weight=0.5")),
+    "xza_focal_nwj_w01": Row("I(X,Z)* + 0.1·I(X,A), NWJ (control: bce)",
+                             ("--objective=xza", "--estimator_xz=focal", "--estimator_xa=nwj", "--structure_weight=0.1")),
     # Rows of earlier defaults, kept with their records: without the MPNN's batch norm.
     "xza_v1": Row("I(X,Z,A), InfoNCE, MPNN without norm", ("--objective=xza", "--nompnn_norm"), legacy=True),
     "xa_paper_v1": Row("I(X,A), NWJ, MPNN without norm", ("--objective=xa", PAPER, "--nompnn_norm"), legacy=True),
@@ -59,6 +72,15 @@ ROWS = {
 }
 TABLE_ROWS = ("supervised", "random", "bce", "xz_paper", "xa_paper", "xza_paper", "xz_infonce", "xa", "xza",
               "xza_focal")
+
+# The 32-view screen (issue 40): candidate → its own control, in the order the cells run. Every
+# candidate is also paired with the baseline; the rule, written before the first cell, is
+# docs/results.md's "Does the structure term help a strong baseline?" (:func:`hsl_tf.report.screen.verdict`).
+SCREEN = {"xza_focal_nwj": "bce", "xza_focal_both": "bce", "xza_js": "xz_js", "xza_w05": "xz_infonce"}
+SCREEN_EXTRA = {"xza_focal_nwj_w01": "bce", "xza_focal": "bce"}  # if time allows, after the rest: not judged
+SCREEN_BASELINE = "bce"
+SCREEN_SEEDS = (3, 4)
+SCREEN_MARGIN = 1.0  # points: the mean paired lead over the baseline a candidate needs (and > 0 on every seed)
 
 # Options of the structure branch measured for the defaults (the 300-step check and the 10-epoch
 # selection, seeds 3–7): I(X,Z,A) with the defaults plus one option each.
