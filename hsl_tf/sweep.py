@@ -1,15 +1,8 @@
 """The Table 1 grid: rows × seeds, each cell trained, probed and kept as small records.
 
 A cell is ``<row>-s<seed>``. Its run directory ``ROOT/<cell>/`` holds everything (checkpoints,
-exports, TensorBoard); its records ``RESULTS/<cell>/`` hold only what the repository keeps:
-
-    flags.json, results.json        the training run (absent for ``random``)
-    probe/results.json              the linear probe of the encoder (z)
-    probe-relations/results.json    the linear probe of the relations (rows with a structure branch)
-    scalars.csv                     every TensorBoard scalar of the training run (tag, step, value)
-    probe_curve.csv                 the probe of each encoder snapshot (runs with --snapshot_every)
-    export/encoder/1/, probe/export/classifier/1/   the shipped SavedModels (bin/sweep --ship_models)
-    resume/                         while unfinished: the carry (:mod:`hsl_tf.carry`)
+exports, TensorBoard); its records ``RESULTS/<cell>/`` hold only what the repository keeps
+(:mod:`hsl_tf.records`: which files, and how they are kept).
 
 A cell is finished when its probes are kept. It is skipped only if its recorded options are the
 planned ones (:func:`check_records`); a record that differs stops the sweep with a one-line error
@@ -17,7 +10,6 @@ naming the cell and the option. An unfinished cell resumes: from its run directo
 checkpoint, else from its carry. Each stage is its own ``bin/`` process, as a user would run it.
 """
 
-import csv
 import dataclasses
 import glob
 import json
@@ -27,21 +19,16 @@ import subprocess
 import sys
 import time
 
-from hsl_tf import carry, rundir, runstats
+from hsl_tf import carry, rundir
 from hsl_tf.config import ProbeConfig, TrainConfig
 from hsl_tf.errors import ConfigError, UserError
 from hsl_tf.fields import parse_overrides
 from hsl_tf.flagfiles import expand_flagfiles
+from hsl_tf.records import CURVE, PROBES, keep_records, read_curve, read_record, write_curve
 
 from hsl_tf.rows import PAPER_TABLE1, REPO, ROWS, TABLE_ROWS, VARIANTS, Row  # noqa: F401  (bin/sweep reads them here)
 
 DATA_FLAGS = ("dataset", "data_dir", "download", "image_size", "train_examples", "test_examples", "skip_corrupt")
-RECORD_FILES = ("flags.json", "results.json")
-PROBES = {"z": "probe", "relations": "probe-relations"}  # probe features → directory
-CURVE = "probe_curve.csv"
-CURVE_FIELDS = ("epoch", "step", "test_accuracy", "train_accuracy")
-SHIPPED = {os.path.join("export", "encoder"): os.path.join("export", "encoder"),  # run dir → records, newest version
-           os.path.join(PROBES["z"], "export", "classifier"): os.path.join(PROBES["z"], "export", "classifier")}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -137,13 +124,13 @@ def check_records(cell, protocol_args, root, results, probe_epochs):
 
     if cell.extra is not None:
         path = os.path.join(dest, "flags.json")
-        mismatch = identity_mismatch(cell, protocol_args, root, _read(path))
+        mismatch = identity_mismatch(cell, protocol_args, root, read_record(path))
         if mismatch:
             differ(path, *mismatch)
     data = {k: v for k, v in parse_overrides(ProbeConfig, [a for a in protocol_args
                                                             if a[2:].partition("=")[0] in DATA_FLAGS], "flagfile").items()}
     for path in probe_paths:
-        record = _read(path)
+        record = read_record(path)
         for name, want in (("seed", cell.seed), ("epochs", probe_epochs), ("dataset", data.get("dataset", "shapes"))):
             if name in record and not _same(record[name], want):
                 differ(path, name, record[name], want)
@@ -178,31 +165,6 @@ def _trained(cell, protocol_args, root):
             and identity_mismatch(cell, protocol_args, root, flags) is None)
 
 
-def _read(path):
-    try:
-        with open(path) as f:
-            return json.load(f)
-    except (OSError, ValueError) as err:
-        raise UserError(f"{path}: cannot read the record ({err})") from None
-
-
-def read_curve(path):
-    """The rows of a ``probe_curve.csv`` as dicts (epoch and step int, accuracies float); [] if absent."""
-    if not os.path.isfile(path):
-        return []
-    with open(path, newline="") as f:
-        return [{k: (int(r[k]) if k in ("epoch", "step") else float(r[k])) for k in CURVE_FIELDS}
-                for r in csv.DictReader(f)]
-
-
-def write_curve(path, rows):
-    with rundir.atomic_open(path, newline="") as f:
-        w = csv.DictWriter(f, fieldnames=CURVE_FIELDS)
-        w.writeheader()
-        for row in sorted(rows, key=lambda r: r["step"]):
-            w.writerow({k: row[k] for k in CURVE_FIELDS})
-
-
 def probe_snapshots(cell, protocol_args, root, results, probe_epochs, logfile):
     """Probes every encoder snapshot of the cell's run (``--snapshot_every``) not yet in its
     ``probe_curve.csv`` and adds its row (epoch, step, test and train accuracy), so the curve
@@ -222,7 +184,7 @@ def probe_snapshots(cell, protocol_args, root, results, probe_epochs, logfile):
         cmd = [a for a in cmd if not a.startswith(("--encoder=", "--workdir="))]
         shutil.rmtree(workdir, ignore_errors=True)
         _run(cmd + [f"--encoder={snap}", f"--workdir={workdir}"], logfile)
-        record = _read(os.path.join(workdir, "results.json"))
+        record = read_record(os.path.join(workdir, "results.json"))
         with open(os.path.join(snap, str(versions[-1]), "assets.extra", "hsl_tf.json")) as f:
             step = int(json.load(f)["step"])
         rows.append({"epoch": epoch, "step": step, "test_accuracy": record["test_accuracy"],
@@ -231,71 +193,6 @@ def probe_snapshots(cell, protocol_args, root, results, probe_epochs, logfile):
         write_curve(path, rows)
         new += 1
     return new
-
-
-def _final_curve_row(dest):
-    """The probe over training ends with the final probe (the same encoder as the last epoch's)."""
-    path = os.path.join(dest, CURVE)
-    rows, record = read_curve(path), os.path.join(dest, "results.json")
-    probe = os.path.join(dest, PROBES["z"], "results.json")
-    if not rows or not os.path.isfile(record) or not os.path.isfile(probe):
-        return
-    train, final = _read(record), _read(probe)
-    rows = [r for r in rows if r["step"] != train["step"]] + [{
-        "epoch": round(train["epoch"]), "step": train["step"], "test_accuracy": final["test_accuracy"],
-        "train_accuracy": final["train_accuracy"]}]
-    write_curve(path, rows)
-
-
-def _rewrite_run_stats(dest, scalars):
-    """results.json's run means and crash counts from the merged scalars (:mod:`hsl_tf.runstats`):
-    the run directory's own tb/ lacks the segments a carry brought from another machine."""
-    path = os.path.join(dest, "results.json")
-    if not scalars or not os.path.isfile(path):
-        return
-    record = _read(path)
-    if not record.get("step") or not record.get("epoch"):
-        return
-    steps_per_epoch = round(record["step"] / record["epoch"])
-    names = [k for k, v in record.items() if isinstance(v, float) and f"train/{k}" in scalars]
-    record.update(runstats.summary(scalars, names, record["step"], steps_per_epoch))
-    rundir.write_json(path, record)
-
-
-def ship_models(cell, root, results):
-    """Copies the newest encoder export and z-probe classifier of the run into the records."""
-    run, dest = os.path.join(root, cell.name), os.path.join(results, cell.name)
-    for src, dst in SHIPPED.items():
-        versions = rundir.export_versions(os.path.join(run, src))
-        if versions:
-            target = os.path.join(dest, dst, "1")
-            shutil.rmtree(target, ignore_errors=True)
-            shutil.copytree(os.path.join(run, src, str(versions[-1])), target)
-
-
-def keep_records(cell, root, results, ship=False):
-    """Copies the cell's small records from its run directory into ``results/<cell>/`` (and, with
-    ``ship``, its SavedModels) and drops its carry."""
-    run, dest = os.path.join(root, cell.name), os.path.join(results, cell.name)
-    os.makedirs(dest, exist_ok=True)
-    for name in RECORD_FILES:
-        if os.path.isfile(os.path.join(run, name)):
-            shutil.copyfile(os.path.join(run, name), os.path.join(dest, name))
-    if os.path.isdir(os.path.join(run, "tb")):
-        scalars = carry.merged_scalars(run, results, cell.name)
-        rundir.write_scalars_csv(scalars, os.path.join(dest, "scalars.csv"))
-        _rewrite_run_stats(dest, scalars)
-    if ship:
-        ship_models(cell, root, results)
-    # the probes' records last: their presence marks the cell finished
-    for features in cell.probes:
-        if not os.path.isfile(os.path.join(run, PROBES[features], "results.json")):
-            continue  # kept earlier
-        os.makedirs(os.path.join(dest, PROBES[features]), exist_ok=True)
-        shutil.copyfile(os.path.join(run, PROBES[features], "results.json"),
-                        os.path.join(dest, PROBES[features], "results.json"))
-    _final_curve_row(dest)
-    carry.drop(results, cell.name)
 
 
 def _run(cmd, log, during=None, every=60.0):
@@ -343,7 +240,7 @@ def run_cell(cell, protocol_args, root, results, probe_epochs=100, log=print, ca
     keep_records(cell, root, results, ship)
     if "z" not in cell.probes:
         return None
-    return _read(os.path.join(results, cell.name, PROBES["z"], "results.json"))["test_accuracy"]
+    return read_record(os.path.join(results, cell.name, PROBES["z"], "results.json"))["test_accuracy"]
 
 
 def save_carries(cells, protocol_args, root, results, probe_epochs=100):

@@ -5,7 +5,8 @@ directories, and the ``tb/`` TensorBoard events (or the kept ``scalars.csv``) of
 runs. Nothing is recomputed.
 
 - :mod:`~hsl_tf.report.keys`: method keys, labels, orders and colours (no TensorFlow);
-- :mod:`~hsl_tf.report.tables`: reading the records, grouping them into cells, the tables;
+- :mod:`~hsl_tf.report.reading`: reading the records, each in its grid cell;
+- :mod:`~hsl_tf.report.tables`: grouping them into cells, the tables;
 - :mod:`~hsl_tf.report.curves`: the Fig. 3 surrogate curves and the per-run table;
 - :mod:`~hsl_tf.report.readme`: the README blocks generated from committed results;
 - :func:`write_report`: all of it into one directory (the figures by :mod:`hsl_tf.figures`).
