@@ -1,10 +1,11 @@
 """The main job of the README's first command (bin/pipeline), its stages in one process:
 
 train (``cfg.objective``) → train the baseline (``cfg.baseline``, same budget) → linear probes of
-both and of a random encoder → mask interpretation → ``summary.json`` and a worded summary.
+both and of a random encoder → mask interpretation of both (the random encoder's masks beside the
+main one's; the baseline's with the same settings) → ``summary.json`` and a worded summary.
 
 Outputs: WORKDIR/ (training), WORKDIR/baseline (its training), WORKDIR/probe, WORKDIR/baseline/probe,
-WORKDIR/probe-random, WORKDIR/interpret, WORKDIR/summary.json.
+WORKDIR/probe-random, WORKDIR/interpret, WORKDIR/baseline/interpret, WORKDIR/summary.json.
 """
 
 import dataclasses
@@ -43,6 +44,10 @@ def run_job(cfg: JobConfig, strategy, log=print):
           cfg.probe_config(f"random:{cfg.backbone}", os.path.join(cfg.workdir, "probe-random")))
     stage("interpret", run_interpret, cfg.interpret_config(f"{cfg.workdir}/export/encoder",
                                                            os.path.join(cfg.workdir, "interpret")))
+    if cfg.baseline:  # the same masks; its random encoder would be the main one's (same seed and data)
+        stage("interpret-baseline", run_interpret, dataclasses.replace(
+            cfg.interpret_config(f"{runs['baseline']}/export/encoder", os.path.join(runs["baseline"], "interpret")),
+            random_baseline=False))
     summary = summarize(results, times)
     write_json(os.path.join(cfg.workdir, "summary.json"), summary)
     return summary
@@ -51,13 +56,14 @@ def run_job(cfg: JobConfig, strategy, log=print):
 def summarize(results, times):
     """The job's summary.json: the numbers of each stage and the seconds each took."""
     tr, it, base = results["train"], results["interpret"], results.get("probe-baseline")
+    it_base = results.get("interpret-baseline") or {}
     return {
         "train": {k: tr.get(k) for k in ("objective", "backbone", "dataset", "step", "loss", "mi",
                                           "surrogate_train_accuracy", "images_per_s")},
         "probe_test_accuracy": results["probe-main"]["test_accuracy"],
         "random_test_accuracy": results["probe-random"]["test_accuracy"],
-        "baseline": ({"objective": results["train-baseline"].get("objective"), "test_accuracy": base["test_accuracy"]}
-                     if base else None),
+        "baseline": ({"objective": results["train-baseline"].get("objective"), "test_accuracy": base["test_accuracy"],
+                      **{k: it_base.get(k) for k in ("binding", "diversity")}} if base else None),
         "interpret": {k: it.get(k) for k in ("binding", "binding_random", "diversity", "diversity_random", "chance")},
         "seconds": {k: round(v, 1) for k, v in times.items()},
     }
@@ -83,11 +89,23 @@ def summary_lines(summary, workdir):
     if base:
         lines.append(f"           {compare(obj, acc, base['objective'], base['test_accuracy'])}")
     if it.get("binding") is not None:
-        lines.append(f"interpret  binding {it['binding']:.3f} (random {it.get('binding_random') or float('nan'):.3f}, "
-                     f"chance {it['chance']:.3f}); diversity {it['diversity']:.3f} "
-                     f"(random {it.get('diversity_random') or float('nan'):.3f})")
-        if it.get("binding_random") is not None:
-            lines.append("           " + compare(f"{obj}'s binding", it["binding"], "the random encoder's",
-                                                 it["binding_random"], unit="", scale=1.0, digits=3))
+        lines.extend(_interpret_lines(obj, it, base))
     lines.append(f"total      {sum(summary['seconds'].values()):.0f} s; results in {workdir}/summary.json")
+    return lines
+
+
+def _interpret_lines(obj, it, base):
+    """``binding xza 0.304, bce 0.274, random 0.221 (chance 0.104)``, the diversity alike, and the
+    comparison of the main encoder's binding with the baseline's (else with the random encoder's)."""
+    names = [(obj, it)] + ([(base["objective"], base)] if base and base.get("binding") is not None else [])
+    names += [("random", {"binding": it.get("binding_random"), "diversity": it.get("diversity_random")})]
+    names = [(n, v) for n, v in names if v.get("binding") is not None]
+    lines = ["interpret  binding " + ", ".join(f"{n} {v['binding']:.3f}" for n, v in names)
+             + f" (chance {it['chance']:.3f})",
+             "           diversity " + ", ".join(f"{n} {v['diversity']:.3f}" for n, v in names)]
+    others = [("the random encoder's" if n == "random" else f"{n}'s", v["binding"]) for n, v in names[1:]]
+    if others:
+        first = compare(f"{obj}'s binding", it["binding"], *others[0], unit="", scale=1.0, digits=3)
+        rest = [compare("", it["binding"], *o, unit="", scale=1.0, digits=3).strip() for o in others[1:]]
+        lines.append("           " + first + "".join(f"; {r}" for r in rest))
     return lines

@@ -26,8 +26,28 @@ def test_pipeline_runs_every_stage_and_states_the_comparisons(tmp_path):
     words = "beats" if gap > 0 else ("ties with" if gap == 0 else "is below")
     assert f"xza {words} random by {abs(100 * (summary['probe_test_accuracy'] - summary['random_test_accuracy'])):.1f} points" in out
     assert "xza" in acc and "bce" in acc and "random encoder" in acc
-    assert re.search(r"xza's binding (beats|ties with|is below) the random encoder's by \d\.\d{3}", out)
+    assert re.search(r"binding xza \d\.\d{3}, bce \d\.\d{3}, random \d\.\d{3} \(chance", out)
+    assert re.search(r"xza's binding (beats|ties with|is below) bce's by \d\.\d{3}; (beats|ties with|is below) "
+                     r"the random encoder's by \d\.\d{3}", out)
+    assert summary["baseline"]["binding"] == json.load(open(tmp_path / "baseline" / "interpret" / "results.json"))["binding"]
     it = json.load(open(tmp_path / "interpret" / "results.json"))
     assert it["mask_resolution"] == 8 and "binding_kept" in it
-    for stage in ("train", "train-baseline", "probe-main", "probe-baseline", "probe-random", "interpret"):
+    for stage in ("train", "train-baseline", "probe-main", "probe-baseline", "probe-random", "interpret",
+                  "interpret-baseline"):
         assert summary["seconds"][stage] > 0
+
+
+def test_summary_compares_the_bindings_of_the_encoder_the_baseline_and_the_random_encoder():
+    from hsl_tf import job
+
+    summary = {"train": dict(objective="xza", dataset="shapes", backbone="conv4", step=234, images_per_s=9.0,
+                             surrogate_train_accuracy=0.1), "probe_test_accuracy": 0.35, "random_test_accuracy": 0.15,
+               "baseline": dict(objective="bce", test_accuracy=0.36, binding=0.274, diversity=0.543),
+               "interpret": dict(binding=0.304, binding_random=0.221, diversity=0.5, diversity_random=0.412, chance=0.104),
+               "seconds": {"train": 3.0}}
+    lines = job.summary_lines(summary, "runs/q")
+    assert lines[5:8] == ["interpret  binding xza 0.304, bce 0.274, random 0.221 (chance 0.104)",
+                          "           diversity xza 0.500, bce 0.543, random 0.412",
+                          "           xza's binding beats bce's by 0.030; beats the random encoder's by 0.083"]
+    summary["baseline"] = dict(objective="bce", test_accuracy=0.36)  # no baseline masks: the random encoder only
+    assert job.summary_lines(summary, "runs/q")[7] == "           xza's binding beats the random encoder's by 0.083"
