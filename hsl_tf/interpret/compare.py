@@ -33,6 +33,14 @@ UNTRAINED = "untrained"  # the random encoder's budget
 ENCODERS = ("random", "bce", "xz_paper", "xza", "xza_paper")  # the five compared encoders
 CONTROLS = ("xz_infonce",)  # xza's own no-structure control, run after the others
 MASKS = dict(steps=JobConfig.interpret_steps, num_images=JobConfig.interpret_images)  # the quick job's masks
+# The rule (docs/interpretation.md, written before any cell ran): a difference d(s) = row − other, paired by
+# seed, passes when d(s) > 0 on every one of SEEDS and mean d ≥ its margin.
+SEEDS = (0, 1, 2, 3, 4)
+MARGIN = 0.02  # binding (and diversity, the second reading)
+RELATION_MARGIN = 0.05  # the relation measure's excess, structure row − random
+COMPARISONS = (("xza_paper", "bce", "the claim"), ("xza", "bce", "the claim"),
+               ("xza_paper", "xz_paper", "the structure term"), ("xza", "xz_infonce", "the structure term"))
+RELATION_ROWS = ("xza_paper", "xza")
 
 
 @dataclasses.dataclass(frozen=True)
