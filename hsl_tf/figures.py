@@ -149,3 +149,33 @@ def mask_panels_png(images, masks, tile_px=TILE_PX, rows_per_panel=PANEL_ROWS):
     buf = io.BytesIO()
     canvas.save(buf, format="PNG")
     return buf.getvalue()
+
+
+def mask_comparison_png(images, masks_by_name, tile_px=TILE_PX):
+    """The masks of several encoders for the same images, side by side: one :func:`mask_figure_png`
+    panel per encoder under a caption band of ``tile_px // 2`` pixels with its name.
+
+    Args:
+      images: uint8 [N, H, W, 3], shared by every panel.
+      masks_by_name: {caption: masks [N, S, h, w] in [0, 1]}, in panel order.
+    Returns:
+      PNG bytes of width P·(S + 1)·tile_px + (P − 1)·tile_px // 2 and height
+      N·tile_px + tile_px (P panels).
+    """
+    from PIL import Image, ImageDraw, ImageFont
+
+    panels = [(name, Image.open(io.BytesIO(mask_figure_png(images, masks, tile_px=tile_px))).convert("RGB"))
+              for name, masks in masks_by_name.items()]
+    gap, band = tile_px // 2, tile_px // 2
+    width = sum(p.width for _, p in panels) + gap * (len(panels) - 1)
+    canvas = Image.new("RGB", (width, band + max(p.height for _, p in panels)), "white")
+    draw = ImageDraw.Draw(canvas)
+    font = ImageFont.load_default(size=max(10, tile_px // 4))
+    x = 0
+    for name, p in panels:
+        canvas.paste(p, (x, band))
+        draw.text((x + p.width // 2, band // 2), name, fill="black", anchor="mm", font=font)
+        x += p.width + gap
+    buf = io.BytesIO()
+    canvas.save(buf, format="PNG")
+    return buf.getvalue()

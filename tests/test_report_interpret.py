@@ -54,3 +54,30 @@ def test_report_pairs_by_seed_and_serves_the_random_cells_to_both_budgets(tmp_pa
     rows = list(csv.DictReader(open(tmp_path / "cells.csv")))
     assert len(rows) == 4 * 5 + 1 and rows[0]["budget"] == "quick"
     assert "passes" in open(tmp_path / "summary.md").read()
+
+
+def test_side_by_side_draws_every_encoder_and_records_known_diversities(tmp_path):
+    import numpy as np
+
+    images = np.zeros((3, 8, 8, 3), np.uint8)
+    same = np.ones((3, 2, 8, 8))
+    same[:, :, :4] = 0.0  # both rows remove the same half: diversity 0
+    apart = np.ones((3, 2, 8, 8))
+    apart[:, 0, :4], apart[:, 1, 4:] = 0.0, 0.0  # disjoint halves: diversity 1
+    runs = {}
+    for name, masks in (("same", same), ("apart", apart)):
+        run = tmp_path / name
+        run.mkdir()
+        np.savez(run / "masks.npz", images=images, masks=masks)
+        (run / "results.json").write_text(json.dumps(dict(objective=0.2, objective_initial=0.5)))
+        runs[name] = str(run)
+    report.side_by_side(runs, str(tmp_path / "fig.png"), str(tmp_path / "records"), head=2)
+    record = json.load(open(tmp_path / "records" / "side_by_side.json"))["encoders"]
+    assert record["same"]["diversity"] == pytest.approx(0.0) and record["apart"]["diversity"] == pytest.approx(1.0)
+    assert record["apart"]["removed"] == pytest.approx(0.5)
+    from PIL import Image
+
+    from hsl_tf.figures import TILE_PX
+
+    assert Image.open(tmp_path / "fig.png").size == (2 * 3 * TILE_PX + TILE_PX // 2, 2 * TILE_PX + TILE_PX)
+    assert os.path.isfile(tmp_path / "records" / "apart" / "results.json")

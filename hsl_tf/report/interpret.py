@@ -169,3 +169,43 @@ def _jsonable(obj):
     if isinstance(obj, list):
         return [_jsonable(v) for v in obj]
     return obj
+
+
+def side_by_side(runs, png_path, results, head=8):
+    """Issue 41's CIFAR-10 figure: the masks of several encoders for the same first ``head`` images.
+
+    Args:
+      runs: {name: a bin/interpret workdir} (each with masks.npz and results.json), in panel order;
+        every run must have interpreted the same images.
+      png_path: the figure (:func:`hsl_tf.figures.mask_comparison_png`).
+      results: the records' directory: ``<name>/results.json`` (bin/interpret's) and
+        ``side_by_side.json``, the diversity of each encoder's masks over all its images and over
+        the ``head`` shown.
+    Returns: the console lines.
+    """
+    import numpy as np
+
+    from hsl_tf.figures import mask_comparison_png
+    from hsl_tf.interpret import binding
+    from hsl_tf.rundir import write_bytes
+
+    masks, images, record = {}, None, {}
+    for name, run in runs.items():
+        with np.load(os.path.join(run, "masks.npz")) as f:
+            if images is not None and not np.array_equal(images, f["images"]):
+                raise ValueError(f"{run} interpreted other images than {next(iter(runs.values()))}")
+            images, masks[name] = f["images"], f["masks"]
+        with open(os.path.join(run, "results.json")) as f:
+            kept = json.load(f)
+        os.makedirs(os.path.join(results, name), exist_ok=True)
+        write_json(os.path.join(results, name, "results.json"), kept)
+        sal = binding.saliency(masks[name])
+        record[name] = dict(diversity=binding.diversity(sal), diversity_head=binding.diversity(sal[:head]),
+                            objective=kept["objective"], objective_initial=kept["objective_initial"],
+                            num_images=len(images), removed=float(sal.mean()))
+    labels = {f"{n}: diversity {record[n]['diversity']:.3f}": m[:head] for n, m in masks.items()}
+    write_bytes(png_path, mask_comparison_png(images[:head], labels))
+    write_json(os.path.join(results, "side_by_side.json"), dict(encoders=record, head=head, figure=png_path))
+    return [f"{n}: diversity {r['diversity']:.3f} ({r['num_images']} images), {r['diversity_head']:.3f} (the "
+            f"{head} shown); removed {r['removed']:.3f}; objective {r['objective']:.4g} from "
+            f"{r['objective_initial']:.4g}" for n, r in record.items()]
