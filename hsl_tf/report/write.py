@@ -7,6 +7,7 @@ from hsl_tf.errors import ConfigError, UserError
 from hsl_tf.report import curves as curves_lib
 from hsl_tf.report import tables
 from hsl_tf.report import paired as paired_lib
+from hsl_tf.report import screen as screen_lib
 from hsl_tf.rundir import atomic_open
 
 
@@ -29,7 +30,8 @@ def write_report(dirs, out_dir, records=None):
     """Reads ``dirs`` and writes the tables and curves into ``out_dir``. Returns ``{name: path}``.
 
     Names: ``table_md``, ``table_csv`` (when there are probe results), ``binding_md``,
-    ``binding_csv`` (interpretation results), ``runs_md`` (training runs with a probe or relation
+    ``binding_csv`` (interpretation results), ``paired_md`` and ``screen_md`` (issue 40's screen,
+    :mod:`hsl_tf.report.screen`), ``runs_md`` (training runs with a probe or relation
     measures), ``alive_md`` (the structure branch per row, when runs log its measures),
     ``curves_csv`` and ``curves`` (a list of PNGs).
     ``records``: what :func:`~hsl_tf.report.tables.collect` returned for ``dirs``, if the caller
@@ -50,6 +52,9 @@ def write_report(dirs, out_dir, records=None):
         paired = paired_lib.paired_table(z_probes)
         if paired:
             written["paired_md"] = _write_text(os.path.join(out_dir, "paired.md"), paired)
+        screen = screen_lib.screen_table(screen_lib.cell_facts(records))
+        if screen:
+            written["screen_md"] = _write_text(os.path.join(out_dir, "screen.md"), screen)
     interpret = tables.summarize_interpret(records["interpret"])
     if any(interpret.values()):
         written["binding_md"] = _write_text(os.path.join(out_dir, "binding.md"), tables.format_interpret(interpret))
@@ -86,9 +91,9 @@ def readme_text(written, doc=None, kind="report"):
     import re
 
     parts = []
-    names = (("table_md", None), ("paired_md", "Paired by seed"), ("alive_md", "The structure branch at the end of each run"),
-             ("runs_md", "Runs"))
-    for name, title in names[:2] if kind == "report" else names:
+    names = (("table_md", None), ("paired_md", "Paired by seed"), ("screen_md", "The 32-view screen"),
+             ("alive_md", "The structure branch at the end of each run"), ("runs_md", "Runs"))
+    for name, title in names[:3] if kind == "report" else names:
         if name in written:
             with open(written[name]) as f:
                 text = f.read().strip("\n")

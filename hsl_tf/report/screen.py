@@ -1,0 +1,116 @@
+"""The 32-view screen of issue 40 (``screen.md`` of bin/report): does the structure term help a strong
+baseline? The rule was written before the first cell ran (docs/results.md, "Does the structure
+term help a strong baseline?"); :func:`verdict` applies it to the records and nothing else.
+
+A candidate **advances** when, paired by seed against the baseline (``bce``), its probe is ahead on
+every screen seed and by at least :data:`hsl_tf.rows.SCREEN_MARGIN` points on average, its structure
+branch is alive at the end of every cell (:func:`hsl_tf.alive.branch_dead`), and no cell has a bound
+crash (:mod:`hsl_tf.runstats`). The difference against its own control is reported, not judged.
+"""
+
+import os
+import statistics
+
+from hsl_tf import rows as grid
+from hsl_tf.alive import branch_dead
+from hsl_tf.report.paired import _signed as _signed_points
+from hsl_tf.report.tables import md_table
+
+
+def cell_facts(records):
+    """``{(row, seed): {"probe": %, "crashes": int|None, "alive": bool|None}}`` of the sweep's cells
+    (records of :func:`hsl_tf.report.tables.collect`). ``alive`` is None for a run that logs no
+    relation measures (no structure branch), ``crashes`` None when results.json predates the count."""
+    from hsl_tf.report.curves import _final, run_scalars
+
+    facts = {}
+    for r in records["probe"]:
+        if r.get("row") and r.get("seed") is not None and r.get("features", "z") == "z":
+            facts.setdefault((r["row"], int(r["seed"])), {})["probe"] = 100 * r["test_accuracy"]
+    for run in records["train"]:
+        if not run.get("row") or run.get("seed") is None or os.path.basename(run["path"]) != "results.json":
+            continue
+        fact = facts.setdefault((run["row"], int(run["seed"])), {})
+        fact["crashes"] = run.get("bound_crashes")
+        scalars = run_scalars(os.path.dirname(run["path"]))
+        edge, mi = (_final(scalars, f"train/{t}") for t in ("edge_entropy", "cross_view_mi"))
+        fact["alive"] = None if edge is None or mi is None else not branch_dead(edge, mi)
+    return facts
+
+
+def verdict(facts, screen=None, baseline=grid.SCREEN_BASELINE, seeds=grid.SCREEN_SEEDS, margin=grid.SCREEN_MARGIN):
+    """The rule, candidate by candidate: ``{candidate: dict}`` with ``control``, ``vs_baseline`` and
+    ``vs_control`` ({seed: points}), ``mean`` (over the seeds paired with the baseline), ``alive`` and
+    ``no_crash`` (over its cells), ``complete`` (every seed has the candidate, the baseline, its
+    probe, crash count and branch state) and ``advances`` (True/False when complete, else None).
+
+    ``facts``: :func:`cell_facts`. ``screen``: {candidate: control} (default: the planned
+    :data:`hsl_tf.rows.SCREEN` and :data:`hsl_tf.rows.SCREEN_EXTRA`)."""
+    screen = {**grid.SCREEN, **grid.SCREEN_EXTRA} if screen is None else screen
+    out = {}
+    for cand, control in screen.items():
+        cells = [facts.get((cand, s), {}) for s in seeds]
+        if not any("probe" in c for c in cells):
+            continue
+
+        def diffs(other):
+            return {s: facts[(cand, s)]["probe"] - facts[(other, s)]["probe"] for s in seeds
+                    if "probe" in facts.get((cand, s), {}) and "probe" in facts.get((other, s), {})}
+
+        vs_base, vs_control = diffs(baseline), diffs(control)
+        complete = len(vs_base) == len(seeds) and all(
+            c.get("crashes") is not None and c.get("alive") is not None for c in cells)
+        alive = all(c.get("alive") for c in cells)
+        no_crash = all(c.get("crashes") == 0 for c in cells)
+        mean = statistics.mean(vs_base.values()) if vs_base else None
+        ahead = complete and all(d > 0 for d in vs_base.values()) and mean >= margin
+        out[cand] = {"control": control, "vs_baseline": vs_base, "vs_control": vs_control, "mean": mean,
+                     "alive": alive, "no_crash": no_crash, "complete": complete,
+                     "advances": (ahead and alive and no_crash) if complete else None}
+    return out
+
+
+def best_candidate(judged):
+    """The candidate with the best mean paired difference against the baseline among the complete
+    ones (the exploratory confirmation when none advances), or None."""
+    complete = {c: v["mean"] for c, v in judged.items() if v["complete"]}
+    return max(complete, key=complete.get) if complete else None
+
+
+def screen_table(facts, screen=None, baseline=grid.SCREEN_BASELINE, seeds=grid.SCREEN_SEEDS,
+                 margin=grid.SCREEN_MARGIN):
+    """Markdown: per candidate and seed, its probe, its paired differences against the baseline and
+    its own control, the branch, the crashes; then the mean and the rule's verdict. "" without a
+    candidate cell."""
+    judged = verdict(facts, screen, baseline, seeds, margin)
+    if not judged:
+        return ""
+    body = []
+    for cand, v in judged.items():
+        for s in seeds:
+            c = facts.get((cand, s), {})
+            base, ctrl = facts.get((baseline, s), {}), facts.get((v["control"], s), {})
+            body.append([f"`{cand}`", f"s{s}", _pct(c.get("probe")), _pct(base.get("probe")),
+                         _signed(v["vs_baseline"].get(s)), f"`{v['control']}` {_pct(ctrl.get('probe'))}",
+                         _signed(v["vs_control"].get(s)),
+                         {True: "alive", False: "dead", None: "–"}[c.get("alive")],
+                         "–" if c.get("crashes") is None else str(c["crashes"]), ""])
+        word = {True: "**advances**", False: "does not advance", None: "incomplete"}[v["advances"]]
+        body.append([f"`{cand}`", "mean", "", "", _signed(v["mean"]), "",
+                     _signed(statistics.mean(v["vs_control"].values()) if v["vs_control"] else None), "", "", word])
+    header = ["candidate", "seed", "probe (%)", f"`{baseline}` (%)", f"− `{baseline}`", "own control (%)",
+              "− control", "branch", "crashes", "verdict"]
+    best = best_candidate(judged)
+    tail = (f"\n\nRule: ahead of `{baseline}` on every seed ({', '.join(f's{s}' for s in seeds)}) and by ≥ "
+            f"{margin:.1f} points on average, the branch alive and no crash in every cell. "
+            + (f"Best mean paired difference among complete candidates: `{best}` ({_signed(judged[best]['mean'])})."
+               if best else "No candidate is complete yet."))
+    return md_table(header, body) + tail + "\n"
+
+
+def _signed(x):
+    return "–" if x is None else _signed_points(x)
+
+
+def _pct(x):
+    return "–" if x is None else f"{x:.2f}"
