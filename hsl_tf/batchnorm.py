@@ -9,15 +9,24 @@ on this CPU. With several replicas it defers to Keras' synchronised implementati
 all-reduces the moments over the global batch.
 """
 
+import keras
 import tensorflow as tf
 from keras import layers
 
+from hsl_tf.saving import PACKAGE
 
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
 class BatchNorm(layers.BatchNormalization):
     """Synchronised BN over the last axis; fused kernel on a single replica. Any rank ≥ 2."""
 
     def __init__(self, momentum=0.9, epsilon=1e-5, **kwargs):
         super().__init__(momentum=momentum, epsilon=epsilon, synchronized=True, **kwargs)
+
+    def get_config(self):
+        config = super().get_config()
+        config.pop("synchronized")  # always True here
+        return config
 
     def call(self, inputs, training=None, mask=None):
         ctx = tf.distribute.get_replica_context()

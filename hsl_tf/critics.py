@@ -20,10 +20,12 @@ import keras
 from keras import layers
 
 from hsl_tf.batchnorm import BatchNorm
+from hsl_tf.saving import PACKAGE
 
 STRUCTURE_CRITICS = ("bilinear", "cosine")
 
 
+@keras.saving.register_keras_serializable(package=PACKAGE)
 class RelationHead(layers.Layer):
     """T_β on pairs. Inputs: features [N, F] of all views and pair indices [P] → scores [P]."""
 
@@ -34,6 +36,9 @@ class RelationHead(layers.Layer):
         self.w_other = layers.Dense(hidden, use_bias=False, name="w_other")  # acts on z
         self.bn = BatchNorm(name="bn")
         self.out = layers.Dense(1, name="out")
+
+    def get_config(self):
+        return {**super().get_config(), "hidden": self.hidden}
 
     def call(self, features, anchor, other, training=False):
         u = self.w_anchor(features)  # [N, H]
@@ -47,6 +52,7 @@ class RelationHead(layers.Layer):
         return tf.concat([self.w_anchor.kernel, self.w_other.kernel], axis=0)
 
 
+@keras.saving.register_keras_serializable(package=PACKAGE)
 class StructureCritic(layers.Layer):
     """T_ω on pairs. W has shape [S², S², K] (the paper's w ∈ R^{S²×S²×K}).
 
@@ -64,9 +70,14 @@ class StructureCritic(layers.Layer):
         super().__init__(name=name, **kwargs)
         s2 = num_entities * num_entities
         self.s2, self.k = s2, num_relations
+        self.num_entities, self.init_std = num_entities, init_std
         self.w = self.add_weight(shape=(s2, s2, num_relations), name="W",
                                  initializer=keras.initializers.RandomNormal(stddev=init_std))
         self.offset = self.add_weight(shape=(), name="offset", initializer="zeros") if offset else None
+
+    def get_config(self):
+        return {**super().get_config(), "num_entities": self.num_entities, "num_relations": self.k,
+                "init_std": self.init_std, "offset": self.offset is not None}
 
     def project(self, a):
         """W_k vec(a_k) for every view: [N, S, S, K] → [N, S², K]."""

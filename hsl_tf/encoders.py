@@ -9,6 +9,7 @@ from keras import layers
 
 from hsl_tf.batchnorm import BatchNorm
 from hsl_tf.errors import ConfigError, UserError
+from hsl_tf.saving import PACKAGE
 
 BACKBONES = ("conv4", "resnet8")
 FEATURE_DIM = 64  # width of g(x) for both backbones
@@ -20,6 +21,7 @@ def _bn(name):
     return BatchNorm(name=name)
 
 
+@keras.saving.register_keras_serializable(package=PACKAGE)
 class Conv4(keras.Model):
     """Four conv3×3 (no bias) → BN → ReLU blocks with 8, 16, 32, 64 channels.
 
@@ -48,6 +50,7 @@ class Conv4(keras.Model):
         return self.gap(self.feature_map(x, training=training))  # [N, 64]
 
 
+@keras.saving.register_keras_serializable(package=PACKAGE)
 class BasicBlock(layers.Layer):
     """ResNet basic block: conv3×3-BN-ReLU-conv3×3-BN + (1×1 conv-BN) shortcut, then ReLU."""
 
@@ -59,6 +62,9 @@ class BasicBlock(layers.Layer):
         self.c2 = layers.Conv2D(channels, 3, 1, padding="same", use_bias=False, name="c2")
         self.b2 = _bn("b2")
         self.short = self.short_bn = None
+
+    def get_config(self):
+        return {**super().get_config(), "channels": self.channels, "stride": self.stride}
 
     def build(self, input_shape):
         if self.stride != 1 or input_shape[-1] != self.channels:
@@ -72,6 +78,7 @@ class BasicBlock(layers.Layer):
         return keras.ops.relu(h + s)
 
 
+@keras.saving.register_keras_serializable(package=PACKAGE)
 class ResNet8(keras.Model):
     """3×3 stem (16 ch) → basic blocks (16, s1), (32, s2), (64, s2) → GAP. [N,H,W,3] → [N,64]."""
 

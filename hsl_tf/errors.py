@@ -1,8 +1,9 @@
 """User-facing errors.
 
 Library code raises :class:`ConfigError` for a bad option value (it names the option's config
-field) and :class:`UserError` for other bad input (a missing or corrupt file, an unusable
-SavedModel...). Library text names options by their field, in backticks when it suggests a
+field), :class:`UserError` for other bad input (a missing or corrupt file, an unusable
+SavedModel...) and :class:`InputError` for a bad argument of a Python call (images of the wrong
+dtype or shape). Library text names options by their field, in backticks when it suggests a
 setting (``"pass `image_size=N`"``). The ``bin/`` entry points render options as flags
 (:func:`as_flags`: ``--image_size=N``), print one line and exit with code 2 (``bin/common.py``'s
 ``run``); Python callers read the field names, which are also the flag names.
@@ -26,6 +27,11 @@ class UserError(Exception):
     def cli_message(self) -> str:
         """The message as ``bin/`` prints it (options as flags)."""
         return as_flags(str(self))
+
+
+class InputError(UserError, ValueError):
+    """A bad argument to a Python call (dtype, shape, range of images; a batch size): ``str(err)``
+    names the problem and the fix in one line. A ValueError too, as Keras and NumPy callers expect."""
 
 
 class ConfigError(UserError):

@@ -24,6 +24,7 @@ import uuid
 
 import tensorflow as tf
 
+from hsl_tf import inputs
 from hsl_tf.errors import ConfigError, UserError
 from hsl_tf.report.keys import VARIANT_DEFAULTS
 from hsl_tf.rundir import export_versions as versions  # noqa: F401  (export.versions(base): the complete versions)
@@ -87,7 +88,7 @@ def export_encoder(model, base, image_size, extra_meta=None):
     if model.entities.has_attention:
         archive.add_endpoint("slot_attention", lambda images: {
             "attention": model.attention_maps(model.normalize(images))}, input_signature=[images])
-    meta = dict(kind="encoder", image_size=[h, w], config=_config_dict(model.config), **(extra_meta or {}))
+    meta = dict(kind="encoder", image_size=[h, w], config=config_dict(model.config), **(extra_meta or {}))
 
     def write(tmp):
         archive.write_out(tmp, verbose=False)
@@ -96,11 +97,11 @@ def export_encoder(model, base, image_size, extra_meta=None):
     return write_version(base, write)
 
 
-def _config_dict(config):
-    import dataclasses
+def config_dict(config):
+    """A ModelConfig as the JSON dict of hsl_tf.json (:func:`hsl_tf.saving.config_dict`)."""
+    from hsl_tf import saving
 
-    d = dataclasses.asdict(config)
-    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in d.items()}
+    return saving.config_dict(config)
 
 
 class EncoderHandle:
@@ -112,17 +113,39 @@ class EncoderHandle:
     ``embed_pixels(float pixels in [0,255]) → z`` (differentiable); ``variables``;
     ``slot_attention(uint8 images) → [N, S, h, w]`` for a slots encoder, else None;
     ``train_dataset``, the dataset an export was trained on (None for a random encoder).
+
+    The methods check their input (:mod:`hsl_tf.inputs`): ``embed``, ``relations`` and
+    ``slot_attention`` take uint8 only (a float array is refused, never truncated), ``embed_pixels``
+    uint8 or floats in [0, 255] (floats in [0, 1] are refused eagerly); every one, RGB images of the
+    encoder's ``image_size``.
     """
 
     def __init__(self, name, image_size, config, embed, embed_pixels, variables, trackable, slot_attention=None,
                  train_dataset=None, relations=None):
         self.name, self.image_size, self.config = name, tuple(image_size), config
-        self.relations = relations
         self.train_dataset = train_dataset
         self.num_entities, self.entity_dim = config["num_entities"], config["entity_dim"]
-        self.embed, self.embed_pixels = embed, embed_pixels
+        self.embed, self.relations, self.slot_attention = (
+            None if fn is None else self._uint8(fn, method) for fn, method in
+            ((embed, "embed"), (relations, "relations"), (slot_attention, "slot_attention")))
+        self.embed_pixels = self._pixels(embed_pixels)
         self.variables, self.trackable = variables, trackable
-        self.slot_attention = slot_attention
+
+    def _uint8(self, fn, method):
+        """``fn`` behind the door of uint8 images [N, H, W, 3] of this encoder's size."""
+        what = f"load_encoder(...).{method}"
+
+        def checked(images):
+            images = inputs.as_tensor(images)
+            inputs.check_shape(images.shape, what, image_size=self.image_size)
+            inputs.check_uint8(images.dtype, what)
+            return fn(images)
+
+        return checked
+
+    def _pixels(self, fn):
+        """``fn`` behind the door of pixels: uint8 or floats in [0, 255], as float32 [N, H, W, 3]."""
+        return lambda pixels: fn(inputs.pixels(pixels, "load_encoder(...).embed_pixels", image_size=self.image_size))
 
     def check_image_size(self, height, width):
         """Images of the probe / interpretation dataset must match the encoder's input size."""
@@ -167,7 +190,7 @@ def load_encoder(spec, *, seed=0, image_size=(32, 32), mean=(0.5, 0.5, 0.5), std
         model.build_all(image_size)
         call = tf.function(lambda x: model(model.normalize(x), training=False))
         relations = tf.function(lambda x: model.relation_probabilities(model.normalize(x)))
-        return EncoderHandle(spec, image_size, _config_dict(config), call, call,
+        return EncoderHandle(spec, image_size, config_dict(config), call, call,
                              model.variables, model, relations=relations)
     path = resolve_version_dir(spec, field)
     meta_path = os.path.join(path, META_FILE)

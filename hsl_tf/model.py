@@ -10,19 +10,24 @@ which each replica keeps its own slice (see :func:`hsl_tf.relations.sample_relat
 import tensorflow as tf
 import keras
 
-from hsl_tf import critics, encoders, entities, objectives, optim, pairs, precision, relations, structure
+from hsl_tf import critics, encoders, entities, inputs, objectives, optim, precision, relations, saving, structure
+from hsl_tf.batch import Batch
 from hsl_tf.config import ModelConfig  # noqa: F401  (the model's config, importable from here too)
+from hsl_tf.errors import InputError
 
 
 # The structure branch's measures, logged beside usage (hsl_tf.structure).
 RELATION_MEASURES = ("edge_entropy", "prediction_entropy", "relation_info", "cross_view_mi")
 
 
+@keras.saving.register_keras_serializable(package=saving.PACKAGE)
 class HSLModel(keras.Model):
     """Self-supervised (or supervised-baseline) model of the paper.
 
-    ``call(images)`` maps normalised float images [N, H, W, 3] to z [N, S, D]. Training data
-    are dicts ``{"views": [B, V, H, W, 3] normalised float, "labels": [B]}``.
+    ``call(images)`` maps uint8 pixels or normalised float images [N, H, W, 3] to z [N, S, D].
+    Training data are dicts ``{"views": [B, V, H, W, 3] normalised float, "labels": [B]}``, or
+    uint8 images [B, H, W, 3] after :meth:`use_augmentation`; :mod:`hsl_tf.inputs` checks them.
+    ``model.save("m.keras")`` and ``keras.models.load_model`` round-trip it (:mod:`hsl_tf.saving`).
     """
 
     def __init__(self, config: ModelConfig, name="hsl", **kwargs):
@@ -43,6 +48,8 @@ class HSLModel(keras.Model):
             c.objective, c.estimator_xz, c.estimator_xa)
         names = ["loss"] + (["accuracy"] if self.supervised else [])
         self.augmenter = None  # augment_on=device: fn(uint8 images, step) → views (hsl_tf.data.pipeline)
+        self.augmentation = None  # use_augmentation's arguments (saving.Augmentation), for get_config
+        self.image_size = None  # (H, W) of build_all, for get_build_config
         self.jit_core, self._jit_step = False, None  # XLA on the step after a device augmentation
         self.clip_norm = 0.0  # > 0: the global gradient's norm is clipped to it (optim.clip_by_global_norm)
         for critic in self.critic_estimators:
@@ -61,13 +68,23 @@ class HSLModel(keras.Model):
         return list(self.trackers.values())
 
     def normalize(self, pixels):
-        """uint8 or float pixels in [0, 255], [N, H, W, 3] → normalised float32 [N, H, W, 3]."""
-        x = tf.cast(pixels, tf.float32) / 255.0
+        """uint8, or float pixels in [0, 255], [N, H, W, 3] → normalised float32 [N, H, W, 3]. Floats
+        in [0, 1] are refused (eagerly), not rescaled (:func:`hsl_tf.inputs.pixels`)."""
+        x = inputs.pixels(pixels, "HSLModel.normalize") / 255.0
         return (x - self._mean) / self._std
 
+    def __call__(self, *args, **kwargs):
+        """``model(images)``: the images are checked here, before Keras would wrap an error in many
+        lines, and uint8 pixels normalised (:func:`hsl_tf.inputs.model_images`)."""
+        if args:
+            args = (inputs.model_images(self, args[0]),) + args[1:]
+        elif "images" in kwargs:
+            kwargs["images"] = inputs.model_images(self, kwargs["images"])
+        return super().__call__(*args, **kwargs)
+
     def call(self, images, training=False):
-        """Normalised images [N, H, W, 3] → z [N, S, D] (float32)."""
-        return self.embed(images, training=training)[1]
+        """uint8 pixels or normalised float images [N, H, W, 3] → z [N, S, D] (float32)."""
+        return self.embed(self.normalize(images) if images.dtype == tf.uint8 else images, training=training)[1]
 
     def embed(self, images, training=False, seed=None):
         """Normalised images [N, H, W, 3] → (g(x) [N, S·D], z [N, S, D]), float32 in every precision."""
@@ -76,7 +93,7 @@ class HSLModel(keras.Model):
 
     def attention_maps(self, images):
         """Slot attention maps of the last iteration (``entities.has_attention``): [N, H, W, 3] → [N, S, h, w]."""
-        return self.entities.attention(self.encoder.feature_map(images, training=False))
+        return self.entities.attention(self.encoder.feature_map(inputs.model_images(self, images), training=False))
 
     def relation_probabilities(self, images):
         """Deterministic relations (softmax, no Gumbel noise): [N, H, W, 3] → [N, S, S, K]."""
@@ -89,9 +106,34 @@ class HSLModel(keras.Model):
         and :meth:`build_all` creates every variable. (Without this override Keras warns that the
         model has unbuilt state.)"""
 
+    def get_config(self):
+        return saving.get_config(self)
+
+    @classmethod
+    def from_config(cls, config):
+        return saving.from_config(cls, config)
+
+    def get_build_config(self):
+        return saving.get_build_config(self)
+
+    def build_from_config(self, config):
+        saving.build_from_config(self, config)
+
+    @classmethod
+    def from_export(cls, path):
+        """A model with the config and every weight of an encoder export (not its optimizer state)."""
+        return saving.from_export(cls, path)
+
+    def fit(self, *args, **kwargs):
+        """Keras' ``fit``, after :func:`hsl_tf.inputs.prepare_fit`: the batches are checked, the model is
+        built on their image size if ``build_all`` was not called, a new batch shape gets a new trace."""
+        inputs.prepare_fit(self, super().fit, args, kwargs)
+        return super().fit(*args, **kwargs)
+
     def build_all(self, image_size):
-        """Creates every variable (encoder, MPNN, both critics, head) with a dummy batch."""
+        """Creates every variable (encoder, MPNN, both critics, head) with a dummy batch of H×W images."""
         h, w = image_size
+        self.image_size = (int(h), int(w))
         x = tf.zeros([2, h, w, 3])
         self.encoder(x)  # builds the backbone itself (slots only call its feature_map)
         z = self(x)  # [2, S, D]
@@ -118,14 +160,15 @@ class HSLModel(keras.Model):
         """Per-image loss [B] and scalar diagnostics for one (per-replica) batch.
 
         Under a strategy with ``negatives="global"`` the replicas share their views' features
-        (:class:`_Batch`): each replica scores the pairs anchored at its own B images against the
+        (:class:`hsl_tf.batch.Batch`): each replica scores the pairs anchored at its own B images against the
         global batch, so its per-image losses are those rows of the one-device loss.
         """
         c = self.config
         views = data["views"]  # [B, V, H, W, 3]
         b, v = views.shape[0], views.shape[1]
         if b is None or v is None:
-            raise ValueError("the batch and view dimensions must be static (use drop_remainder=True)")
+            raise InputError(f"HSLModel: views of shape {views.shape} have no static batch or view size; the pairs "
+                             f"need both: batch the dataset with drop_remainder=True")
         x = tf.reshape(views, [b * v] + views.shape[2:].as_list())  # [N, H, W, 3], N = B·V
         g, z = self.embed(x, training=training, seed=seed)  # [N, S·D], [N, S, D]
         if self.supervised:
@@ -135,7 +178,7 @@ class HSLModel(keras.Model):
             acc = tf.reduce_mean(tf.cast(tf.equal(tf.argmax(logits, -1, output_type=tf.int32), labels), tf.float32))
             return tf.reduce_mean(tf.reshape(ce, [b, v]), axis=1), {"accuracy": acc}
 
-        batch = _Batch(b, v, c.negatives)
+        batch = Batch(b, v, c.negatives)
         idx = batch.pairs()  # each [B, Q], rows into the (global) views
         q = idx["anchor"].shape[1]
         anchor = tf.reshape(idx["anchor"], [-1])  # [B·Q]
@@ -220,6 +263,8 @@ class HSLModel(keras.Model):
         """
         from hsl_tf.data import augment, pipeline
 
+        self.augmentation = saving.Augmentation(num_views, seed, policy, None if crop_scale is None else
+                                                tuple(crop_scale))
         self.augmenter = pipeline.device_augmenter(
             num_views=num_views, mean=self.config.mean, std=self.config.std,
             seed=self.config.seed if seed is None else seed, policy=policy,
@@ -232,14 +277,17 @@ class HSLModel(keras.Model):
         on this replica, of the batch's uint8 images (a tensor, ``(images, labels)`` or a dict
         with ``images`` and optionally ``labels`` and ``step``)."""
         if isinstance(data, dict) and "views" in data:
+            inputs.views(data, "HSLModel.views_of")
             return data
         if self.augmenter is None:
-            raise ValueError("the batch holds images, not views: call model.use_augmentation(num_views) first")
+            raise InputError("HSLModel.views_of: the batch holds images, not views: call "
+                             "model.use_augmentation(num_views) first")
         if isinstance(data, (tuple, list)):
             data = {"images": data[0], **({"labels": data[1]} if len(data) > 1 else {})}
         elif not isinstance(data, dict):
             data = {"images": data}
         images = data["images"]
+        inputs.augmentable(images, "HSLModel.views_of")
         if "step" in data:
             step = data["step"][0]
         else:
@@ -298,48 +346,3 @@ class HSLModel(keras.Model):
         logs.update({f"batch/{k}": tf.convert_to_tensor(val) for k, val in values.items()})
         return logs
 
-
-class _Batch:
-    """The batch a replica's objective is computed over.
-
-    On one device, or with ``negatives="replica"``, it is the replica's own B images (the pairs of
-    :func:`hsl_tf.pairs.pair_indices`). With ``negatives="global"`` under R > 1 replicas, every
-    per-view tensor is all-gathered (with its gradient) into the global batch of R·B images in
-    replica order; the replica keeps the pairs anchored at its own images, rows r·B … r·B + B − 1 of
-    ``pair_indices(R·B, V)``. Each replica then computes those rows of the one-device objective, and
-    ``compute_average_loss`` (÷ R·B) with the optimizer's sum over replicas gives the one-device
-    step (tests/test_distribution.py).
-    """
-
-    def __init__(self, images, views, negatives="global"):
-        ctx = tf.distribute.get_replica_context()
-        replicas = ctx.num_replicas_in_sync if ctx is not None else 1
-        self.ctx = ctx if replicas > 1 and negatives == "global" else None
-        self.local, self.views = images, views
-        self.images = images * replicas if self.ctx is not None else images  # B of the pairs' view rows
-        self.first = self.ctx.replica_id_in_sync_group * images if self.ctx is not None else 0
-
-    def gather(self, x):
-        """A per-view tensor [B·V, ...] of this replica → the global batch's [R·B·V, ...]."""
-        if self.ctx is None:
-            return x
-        shape = [x.shape[0] * self.ctx.num_replicas_in_sync] + x.shape[1:].as_list()
-        return tf.reshape(self.ctx.all_gather(x, axis=0), shape)  # all_gather loses the static shape
-
-    def all_pairs(self):
-        """The pair indices of the whole batch (global under global negatives), each [B_all, Q]."""
-        return pairs.pair_indices(self.images, self.views)
-
-    def pairs(self):
-        """The pairs anchored at this replica's images, each [B, Q], as rows of the gathered views."""
-        every = self.all_pairs()
-        if self.ctx is None:
-            return every
-        rows = tf.range(self.local) + self.first
-        return {k: tf.gather(tf.constant(v), rows) for k, v in every.items()}
-
-    def own(self, per_image):
-        """A per-image tensor of the whole batch [B_all, ...] → this replica's rows [B, ...]."""
-        if self.ctx is None:
-            return per_image
-        return tf.gather(per_image, tf.range(self.local) + self.first)

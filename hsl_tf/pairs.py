@@ -15,7 +15,7 @@ import functools
 
 import numpy as np
 
-# Where a replica's pairs find their other views (--negatives; hsl_tf.model._Batch): the global
+# Where a replica's pairs find their other views (--negatives; hsl_tf.batch.Batch): the global
 # batch, gathered across replicas, or the replica's own share.
 NEGATIVES = ("global", "replica")
 

@@ -25,6 +25,7 @@ import keras
 from keras import layers
 
 from hsl_tf.batchnorm import BatchNorm
+from hsl_tf.saving import PACKAGE
 
 AGGREGATIONS = ("sum", "mean")
 
@@ -49,6 +50,7 @@ def edges_to_dense(edge_values, num_entities):
     return tf.reshape(dense, [-1, s, s, edge_values.shape[-1]])
 
 
+@keras.saving.register_keras_serializable(package=PACKAGE)
 class PairMLP(layers.Layer):
     """MLP with one hidden layer on [x_i, x_j, (e_ij)] for every edge (i, j).
 
@@ -60,10 +62,16 @@ class PairMLP(layers.Layer):
         super().__init__(name=name, **kwargs)
         self.bn = BatchNorm(name="bn") if norm else None
         self.senders, self.receivers = senders, receivers
+        self.hidden, self.out, self.edge_inputs = hidden, out, edge_inputs
         self.w_send = layers.Dense(hidden, name="w_send")
         self.w_recv = layers.Dense(hidden, use_bias=False, name="w_recv")
         self.w_edge = layers.Dense(hidden, use_bias=False, name="w_edge") if edge_inputs else None
         self.fc2 = layers.Dense(out, activation="elu", name="fc2")
+
+    def get_config(self):
+        return {**super().get_config(), "hidden": self.hidden, "out": self.out, "edge_inputs": self.edge_inputs,
+                "senders": [int(i) for i in self.senders], "receivers": [int(i) for i in self.receivers],
+                "norm": self.bn is not None}
 
     def build(self, nodes_shape, edges_shape=None):
         self.w_send.build(nodes_shape)
@@ -89,6 +97,7 @@ def mlp(hidden, out, name, norm=False):
                             + ([BatchNorm(name="bn")] if norm else []), name=name)
 
 
+@keras.saving.register_keras_serializable(package=PACKAGE)
 class RelationMPNN(keras.Model):
     """m_η: entities z [N, S, D] → edge logits [N, E, K] over K relation types.
 
@@ -106,13 +115,17 @@ class RelationMPNN(keras.Model):
         if aggregation not in AGGREGATIONS:
             raise ValueError(f"aggregation {aggregation!r}: choose one of {', '.join(AGGREGATIONS)}")
         self.num_entities, self.num_relations, self.hidden = num_entities, num_relations, hidden
-        self.aggregation = aggregation
+        self.aggregation, self.norm = aggregation, norm
         send, recv = edge_index(num_entities)
         self.m_emb = mlp(hidden, hidden, "m_emb", norm)
         self.m_e1 = PairMLP(hidden, hidden, send, recv, norm=norm, name="m_e1")
         self.m_v1 = mlp(hidden, hidden, "m_v1", norm)
         self.m_e2 = PairMLP(hidden, hidden, send, recv, edge_inputs=True, norm=norm, name="m_e2")
         self.fc_out = layers.Dense(num_relations, name="fc_out")
+
+    def get_config(self):
+        return {**super().get_config(), "num_entities": self.num_entities, "num_relations": self.num_relations,
+                "hidden": self.hidden, "norm": self.norm, "aggregation": self.aggregation}
 
     def call(self, z, training=False):
         s, h = self.num_entities, self.hidden

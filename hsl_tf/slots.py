@@ -42,6 +42,7 @@ import tensorflow as tf
 from keras import layers
 
 from hsl_tf import encoders
+from hsl_tf.saving import PACKAGE
 
 ITERATIONS = 3  # T of slot attention (Locatello et al. 2020)
 MLP_HIDDEN = 64  # width of the residual slot MLP and of the input MLP
@@ -54,6 +55,7 @@ def position_grid(height, width):
     return np.stack([x, y, 1.0 - x, 1.0 - y], axis=-1).astype(np.float32)  # [h, w, 4]
 
 
+@keras.saving.register_keras_serializable(package=PACKAGE)
 class MLP(layers.Layer):
     """Dense(hidden) → ReLU → Dense(out) on row vectors [M, F] → [M, out]."""
 
@@ -62,10 +64,14 @@ class MLP(layers.Layer):
         self.fc1 = layers.Dense(hidden, activation="relu", name="fc1")
         self.fc2 = layers.Dense(out, name="fc2")
 
+    def get_config(self):
+        return {**super().get_config(), "hidden": self.fc1.units, "out": self.fc2.units}
+
     def call(self, x):
         return self.fc2(self.fc1(x))
 
 
+@keras.saving.register_keras_serializable(package=PACKAGE)
 class SlotAttention(layers.Layer):
     """Slot attention: inputs [N, L, C] → slots [N, S, D], attention [N, S, L] (last iteration).
 
@@ -91,6 +97,11 @@ class SlotAttention(layers.Layer):
         self.to_v = layers.Dense(slot_dim, use_bias=False, name="to_v")
         self.gru = layers.GRUCell(slot_dim, name="gru")  # reset_after: PyTorch's GRU; no dropout
         self.mlp = MLP(mlp_hidden, slot_dim, name="mlp")
+
+    def get_config(self):
+        return {**super().get_config(), "num_slots": self.num_slots, "slot_dim": self.slot_dim,
+                "iterations": self.iterations, "mlp_hidden": self.mlp.fc1.units, "seed": self.seed,
+                "epsilon": self.epsilon}
 
     def build(self, input_shape):
         d = self.slot_dim
@@ -139,6 +150,7 @@ class SlotAttention(layers.Layer):
         return self.iterate(inputs, slots)
 
 
+@keras.saving.register_keras_serializable(package=PACKAGE)
 class SlotEntities(layers.Layer):
     """Feature map [N, h, w, C] → (g [N, S·D], z [N, S, D]) (the :mod:`hsl_tf.entities` interface);
     :meth:`attention` gives the attention maps [N, S, h, w] of the last iteration.
@@ -161,6 +173,10 @@ class SlotEntities(layers.Layer):
         self.slot_attention = SlotAttention(num_slots, slot_dim, seed=seed)
 
     has_attention = True
+
+    def get_config(self):
+        return {**super().get_config(), "num_slots": self.num_slots, "slot_dim": self.slot_dim,
+                "seed": self.slot_attention.seed}
 
     def slots_and_attention(self, features, training=False, seed=None):
         """[N, h, w, C] → (z [N, S, D], attention [N, S, h, w])."""
