@@ -13,10 +13,8 @@ import keras
 import tensorflow as tf
 from keras import layers
 
-from hsl_tf.saving import PACKAGE
 
-
-@keras.saving.register_keras_serializable(package=PACKAGE)
+@keras.saving.register_keras_serializable(package="hsl_tf")
 class BatchNorm(layers.BatchNormalization):
     """Synchronised BN over the last axis; fused kernel on a single replica. Any rank ≥ 2."""
 

@@ -20,12 +20,11 @@ import keras
 from keras import layers
 
 from hsl_tf.batchnorm import BatchNorm
-from hsl_tf.saving import PACKAGE
 
 STRUCTURE_CRITICS = ("bilinear", "cosine")
 
 
-@keras.saving.register_keras_serializable(package=PACKAGE)
+@keras.saving.register_keras_serializable(package="hsl_tf")
 class RelationHead(layers.Layer):
     """T_β on pairs. Inputs: features [N, F] of all views and pair indices [P] → scores [P]."""
 
@@ -52,7 +51,7 @@ class RelationHead(layers.Layer):
         return tf.concat([self.w_anchor.kernel, self.w_other.kernel], axis=0)
 
 
-@keras.saving.register_keras_serializable(package=PACKAGE)
+@keras.saving.register_keras_serializable(package="hsl_tf")
 class StructureCritic(layers.Layer):
     """T_ω on pairs. W has shape [S², S², K] (the paper's w ∈ R^{S²×S²×K}).
 

@@ -9,7 +9,6 @@ from keras import layers
 
 from hsl_tf.batchnorm import BatchNorm
 from hsl_tf.errors import ConfigError, UserError
-from hsl_tf.saving import PACKAGE
 
 BACKBONES = ("conv4", "resnet8")
 FEATURE_DIM = 64  # width of g(x) for both backbones
@@ -21,7 +20,7 @@ def _bn(name):
     return BatchNorm(name=name)
 
 
-@keras.saving.register_keras_serializable(package=PACKAGE)
+@keras.saving.register_keras_serializable(package="hsl_tf")
 class Conv4(keras.Model):
     """Four conv3×3 (no bias) → BN → ReLU blocks with 8, 16, 32, 64 channels.
 
@@ -50,7 +49,7 @@ class Conv4(keras.Model):
         return self.gap(self.feature_map(x, training=training))  # [N, 64]
 
 
-@keras.saving.register_keras_serializable(package=PACKAGE)
+@keras.saving.register_keras_serializable(package="hsl_tf")
 class BasicBlock(layers.Layer):
     """ResNet basic block: conv3×3-BN-ReLU-conv3×3-BN + (1×1 conv-BN) shortcut, then ReLU."""
 
@@ -78,7 +77,7 @@ class BasicBlock(layers.Layer):
         return keras.ops.relu(h + s)
 
 
-@keras.saving.register_keras_serializable(package=PACKAGE)
+@keras.saving.register_keras_serializable(package="hsl_tf")
 class ResNet8(keras.Model):
     """3×3 stem (16 ch) → basic blocks (16, s1), (32, s2), (64, s2) → GAP. [N,H,W,3] → [N,64]."""
 

@@ -29,8 +29,7 @@ from hsl_tf.errors import ConfigError, UserError
 from hsl_tf.report.keys import VARIANT_DEFAULTS
 from hsl_tf.rundir import export_versions as versions  # noqa: F401  (export.versions(base): the complete versions)
 from hsl_tf.rundir import resolve_version_dir
-
-META_FILE = os.path.join("assets.extra", "hsl_tf.json")
+from hsl_tf.saving import META_FILE, config_dict
 
 
 def write_version(base, write_fn):
@@ -95,13 +94,6 @@ def export_encoder(model, base, image_size, extra_meta=None):
         _write_meta(tmp, meta)
 
     return write_version(base, write)
-
-
-def config_dict(config):
-    """A ModelConfig as the JSON dict of hsl_tf.json (:func:`hsl_tf.saving.config_dict`)."""
-    from hsl_tf import saving
-
-    return saving.config_dict(config)
 
 
 class EncoderHandle:

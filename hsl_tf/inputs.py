@@ -88,8 +88,9 @@ def pixels(x, what, image_size=None):
 
 
 def model_images(model, images):
-    """``HSLModel(images)``: uint8 [N, H, W, 3] → ``model.normalize(images)``; normalised floats pass
-    (checked, eagerly, against the range that ``config.mean`` and ``config.std`` give)."""
+    """``HSLModel(images)``: uint8 [N, H, W, 3] → ``model.normalize(images)``; floats pass as normalised
+    images, unless (eagerly) none is negative and some exceed the largest value ``config.mean`` and
+    ``config.std`` give: pixels in [0, 255], not normalised. (Other floats, e.g. noise, pass.)"""
     what = f"{type(model).__name__}(images)"
     if isinstance(images, keras.KerasTensor):
         return images  # Keras' symbolic build: nothing to check yet
@@ -102,10 +103,12 @@ def model_images(model, images):
         return model.normalize(images)
     if not images.dtype.is_floating:
         raise InputError(f"{what}: images are {images.dtype.name}; pass uint8 pixels or normalised floats")
-    mean, std = np.asarray(model.config.mean), np.asarray(model.config.std)
-    low, high = float(np.min(-mean / std)) - TOLERANCE, float(np.max((1 - mean) / std)) + TOLERANCE
-    _values(images, what, low, high, "floats must be normalised ((x / 255 - mean) / std): pass uint8 pixels, "
-            "or model.normalize(pixels)")
+    if tf.executing_eagerly() and tf.size(images):
+        high = float(np.max((1 - np.asarray(model.config.mean)) / np.asarray(model.config.std))) + TOLERANCE
+        lo, hi = float(tf.reduce_min(images)), float(tf.reduce_max(images))
+        if lo >= 0 and hi > high:
+            raise InputError(f"{what}: floats in [{lo:.3g}, {hi:.3g}] are pixels, not normalised images (at most "
+                             f"{high:.3g}); pass uint8 pixels, or model.normalize(pixels)")
     return images
 
 

@@ -21,7 +21,7 @@ RELATION_MEASURES = ("edge_entropy", "prediction_entropy", "relation_info", "cro
 
 
 @keras.saving.register_keras_serializable(package=saving.PACKAGE)
-class HSLModel(keras.Model):
+class HSLModel(saving.Serializable, keras.Model):
     """Self-supervised (or supervised-baseline) model of the paper.
 
     ``call(images)`` maps uint8 pixels or normalised float images [N, H, W, 3] to z [N, S, D].
@@ -105,24 +105,6 @@ class HSLModel(keras.Model):
         """Keras calls this before the first ``call``; the sublayers build on their own first call
         and :meth:`build_all` creates every variable. (Without this override Keras warns that the
         model has unbuilt state.)"""
-
-    def get_config(self):
-        return saving.get_config(self)
-
-    @classmethod
-    def from_config(cls, config):
-        return saving.from_config(cls, config)
-
-    def get_build_config(self):
-        return saving.get_build_config(self)
-
-    def build_from_config(self, config):
-        saving.build_from_config(self, config)
-
-    @classmethod
-    def from_export(cls, path):
-        """A model with the config and every weight of an encoder export (not its optimizer state)."""
-        return saving.from_export(cls, path)
 
     def fit(self, *args, **kwargs):
         """Keras' ``fit``, after :func:`hsl_tf.inputs.prepare_fit`: the batches are checked, the model is

@@ -25,7 +25,6 @@ import keras
 from keras import layers
 
 from hsl_tf.batchnorm import BatchNorm
-from hsl_tf.saving import PACKAGE
 
 AGGREGATIONS = ("sum", "mean")
 
@@ -50,7 +49,7 @@ def edges_to_dense(edge_values, num_entities):
     return tf.reshape(dense, [-1, s, s, edge_values.shape[-1]])
 
 
-@keras.saving.register_keras_serializable(package=PACKAGE)
+@keras.saving.register_keras_serializable(package="hsl_tf")
 class PairMLP(layers.Layer):
     """MLP with one hidden layer on [x_i, x_j, (e_ij)] for every edge (i, j).
 
@@ -97,7 +96,7 @@ def mlp(hidden, out, name, norm=False):
                             + ([BatchNorm(name="bn")] if norm else []), name=name)
 
 
-@keras.saving.register_keras_serializable(package=PACKAGE)
+@keras.saving.register_keras_serializable(package="hsl_tf")
 class RelationMPNN(keras.Model):
     """m_η: entities z [N, S, D] → edge logits [N, E, K] over K relation types.
 

@@ -20,7 +20,8 @@ import os
 from hsl_tf.config import ModelConfig
 from hsl_tf.errors import UserError
 
-PACKAGE = "hsl_tf"  # keras.saving.register_keras_serializable(package=PACKAGE)
+PACKAGE = "hsl_tf"  # keras.saving.register_keras_serializable(package=...) of HSLModel and its layers
+META_FILE = os.path.join("assets.extra", "hsl_tf.json")  # an export's metadata beside its SavedModel (hsl_tf.export)
 
 
 def config_dict(config):
@@ -47,6 +48,29 @@ class Augmentation:
     seed: int | None = None
     policy: str = "ssl"
     crop_scale: tuple | None = None
+
+
+class Serializable:
+    """HSLModel's side of Keras saving (a mixin before ``keras.Model``): the methods below, and
+    ``HSLModel.from_export(path)``."""
+
+    def get_config(self):
+        return get_config(self)
+
+    @classmethod
+    def from_config(cls, config):
+        return from_config(cls, config)
+
+    def get_build_config(self):
+        return get_build_config(self)
+
+    def build_from_config(self, config):
+        build_from_config(self, config)
+
+    @classmethod
+    def from_export(cls, path):
+        """A model with the config and every weight of an encoder export (not its optimizer state)."""
+        return from_export(cls, path)
 
 
 def get_config(model):
@@ -84,7 +108,6 @@ def build_from_config(model, config):
 
 def export_meta(path):
     """(version directory, its hsl_tf.json) of an encoder export (a base or a version directory)."""
-    from hsl_tf.export import META_FILE
     from hsl_tf.rundir import resolve_version_dir
 
     version = resolve_version_dir(path, "path")

@@ -42,7 +42,6 @@ import tensorflow as tf
 from keras import layers
 
 from hsl_tf import encoders
-from hsl_tf.saving import PACKAGE
 
 ITERATIONS = 3  # T of slot attention (Locatello et al. 2020)
 MLP_HIDDEN = 64  # width of the residual slot MLP and of the input MLP
@@ -55,7 +54,7 @@ def position_grid(height, width):
     return np.stack([x, y, 1.0 - x, 1.0 - y], axis=-1).astype(np.float32)  # [h, w, 4]
 
 
-@keras.saving.register_keras_serializable(package=PACKAGE)
+@keras.saving.register_keras_serializable(package="hsl_tf")
 class MLP(layers.Layer):
     """Dense(hidden) → ReLU → Dense(out) on row vectors [M, F] → [M, out]."""
 
@@ -71,7 +70,7 @@ class MLP(layers.Layer):
         return self.fc2(self.fc1(x))
 
 
-@keras.saving.register_keras_serializable(package=PACKAGE)
+@keras.saving.register_keras_serializable(package="hsl_tf")
 class SlotAttention(layers.Layer):
     """Slot attention: inputs [N, L, C] → slots [N, S, D], attention [N, S, L] (last iteration).
 
@@ -150,7 +149,7 @@ class SlotAttention(layers.Layer):
         return self.iterate(inputs, slots)
 
 
-@keras.saving.register_keras_serializable(package=PACKAGE)
+@keras.saving.register_keras_serializable(package="hsl_tf")
 class SlotEntities(layers.Layer):
     """Feature map [N, h, w, C] → (g [N, S·D], z [N, S, D]) (the :mod:`hsl_tf.entities` interface);
     :meth:`attention` gives the attention maps [N, S, h, w] of the last iteration.

@@ -75,7 +75,9 @@ def test_the_model_takes_uint8_pixels_and_refuses_unnormalised_floats(model):
     np.testing.assert_array_equal(model(UINT8).numpy(), model(model.normalize(UINT8)).numpy())
     np.testing.assert_array_equal(model.relation_probabilities(UINT8).numpy(),
                                   model.relation_probabilities(model.normalize(UINT8)).numpy())
-    refused(lambda: model(UINT8.astype(np.float32)), "HSLModel(images)", "outside", "model.normalize(pixels)")
+    refused(lambda: model(UINT8.astype(np.float32)), "HSLModel(images)", "are pixels", "model.normalize(pixels)")
+    noise = tf.random.stateless_normal([2, SIZE, SIZE, 3], [1, 2], stddev=3.0)  # not images, but not pixels
+    np.testing.assert_array_equal(model(noise).numpy(), model.embed(noise)[1].numpy())
     refused(lambda: model(UINT8.astype(np.int64)), "HSLModel(images)", "int64")
     refused(lambda: model({"views": UNIT}), "HSLModel(images)", "dict")
 

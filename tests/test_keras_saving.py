@@ -66,12 +66,21 @@ def test_every_layer_is_registered_and_rebuilds_from_its_config():
 
 def test_save_load_resumes_fit_bit_for_bit_and_model_checkpoint_works(tmp_path):
     """One device, ``use_augmentation``, no ``build_all`` (fit builds): ModelCheckpoint's file and
-    ``model.save``'s both load to the same state; both models then take the same 2 more steps."""
+    ``model.save``'s both load to the same state; both models then take the same 2 more steps. The
+    callbacks and weight files that worked before (BackupAndRestore, save_weights) still do."""
     model = _model()
     model.clip_norm = 5.0
     checkpoint = str(tmp_path / "ck.keras")
-    model.fit(_dataset(), epochs=1, verbose=0, callbacks=[keras.callbacks.ModelCheckpoint(checkpoint)])
-    assert int(model.optimizer.iterations) == 2
+    backup = str(tmp_path / "backup")
+    model.fit(_dataset(), epochs=1, verbose=0, callbacks=[keras.callbacks.ModelCheckpoint(checkpoint),
+                                                          keras.callbacks.BackupAndRestore(backup)])
+    assert int(model.optimizer.iterations) == 2 and not os.path.exists(backup)  # deleted at the end, as Keras does
+    model.save_weights(str(tmp_path / "m.weights.h5"))  # what worked before, still does
+    weights = HSLModel(model.config)
+    weights.build_all((SIZE, SIZE))
+    weights.load_weights(str(tmp_path / "m.weights.h5"))
+    for x, y in zip(model.variables, weights.variables):
+        np.testing.assert_array_equal(x.numpy(), y.numpy(), err_msg=x.path)
     model.save(str(tmp_path / "m.keras"))
     for path in (checkpoint, str(tmp_path / "m.keras")):
         assert os.path.getsize(path) > 0
