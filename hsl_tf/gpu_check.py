@@ -1,10 +1,11 @@
-"""bin/gpu_check: the GPU path checked in one command, for the first person with GPUs.
+"""hsl-gpu-check (bin/gpu_check): the GPU path checked in one command, for the first person with GPUs.
 
-Each configuration trains the tiny config (configs/tiny.flags) with ``bin/train`` in its own
-process, reloads its export in a CPU-only process (``CUDA_VISIBLE_DEVICES=""``) and compares the
-embeddings of fixed images with those of this process's default device (the GPU when there is
-one), and measures views/s with ``bin/benchmark`` on the same options. Where there is no GPU, the
-same configurations run on the CPU, with ``mirrored`` on 2 logical CPUs (the test suite runs it so).
+Each configuration trains the tiny config (configs/tiny.flags) with ``hsl-train`` in its own
+process (:func:`hsl_tf.cli.command`), reloads its export in a CPU-only process
+(``CUDA_VISIBLE_DEVICES=""``) and compares the embeddings of fixed images with those of this
+process's default device (the GPU when there is one), and measures views/s with ``hsl-benchmark``
+on the same options. Where there is no GPU, the same configurations run on the CPU, with
+``mirrored`` on 2 logical CPUs (the test suite runs it so).
 
 The checks (``checks`` of the summary; ``ok`` is their conjunction):
 
@@ -29,11 +30,12 @@ import tempfile
 
 import numpy as np
 
-from hsl_tf.rows import REPO
+from hsl_tf import cli
+from hsl_tf.flagfiles import CONFIGS
 
 MIRRORED_RTOL = 1e-4
 EXPORT_ATOL, EXPORT_ATOL_16 = 1e-4, 5e-2
-TINY = os.path.join(REPO, "configs", "tiny.flags")
+TINY = os.path.join(CONFIGS, "tiny.flags")
 
 
 def configurations(gpus):
@@ -57,7 +59,7 @@ def _json_tail(stdout):
 
 
 def _run(cmd, env=None, timeout=3600):
-    res = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
+    res = subprocess.run(cmd, capture_output=True, text=True, env=cli.command_env(env), timeout=timeout)
     if res.returncode:
         return None, (res.stderr.strip().splitlines() or ["exit %d" % res.returncode])[-1]
     return res.stdout, None
@@ -85,7 +87,7 @@ def cpu_embeddings(export, images_path):
     code = ("import sys, numpy as np; from hsl_tf import gpu_check; "
             "np.save(sys.argv[3], gpu_check.embeddings(sys.argv[1], np.load(sys.argv[2])))")
     out = images_path + f".{abs(hash(export))}.cpu.npy"
-    env = dict(os.environ, CUDA_VISIBLE_DEVICES="", PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    env = dict(os.environ, CUDA_VISIBLE_DEVICES="")
     _, err = _run([sys.executable, "-c", code, export, images_path, out], env=env, timeout=600)
     return (None, err) if err else (np.load(out), None)
 
@@ -106,7 +108,7 @@ def run(workdir=None, bench=("--batch_size=64", "--augmentations=32", "--steps=2
     for name, flags in configurations(gpus).items():
         if log:
             log(f"gpu_check: {name}")
-        out, err = _run([os.path.join(REPO, "bin", "train"), f"--flagfile={TINY}", f"--workdir={workdir}/{name}",
+        out, err = _run(cli.command("train") + [f"--flagfile={TINY}", f"--workdir={workdir}/{name}",
                          "--surrogate_every=0"] + flags)
         if err:
             runs[name] = {"flags": flags, "ok": False, "error": err}
@@ -123,7 +125,7 @@ def run(workdir=None, bench=("--batch_size=64", "--augmentations=32", "--steps=2
             entry["export_error"] = err
         mode = ["--mode=end_to_end", "--augment_on=device"] if "--augment_on=device" in flags else ["--mode=model"]
         bench_flags = [f for f in flags if not f.startswith("--augment_on")]
-        out, err = _run([os.path.join(REPO, "bin", "benchmark"), "--objective=xza"] + list(bench) + mode + bench_flags)
+        out, err = _run(cli.command("benchmark") + ["--objective=xza"] + list(bench) + mode + bench_flags)
         entry["views_per_s"] = None if err else _json_tail(out)["images_per_s"]
         if err:
             entry["benchmark_error"] = err

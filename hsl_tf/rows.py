@@ -7,8 +7,11 @@ No TensorFlow, numpy or matplotlib: the report's keys import this.
 import dataclasses
 import os
 
+from hsl_tf.flagfiles import CONFIGS  # the packaged configs (configs/ of the repository)
+
+# The directory holding the hsl_tf package (a clone's root; site-packages once installed). No code of
+# the package's own relies on it; kept for modules that still join REPO/configs (use CONFIGS).
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-CONFIGS = os.path.join(REPO, "configs")
 PAPER = "--flagfile=" + os.path.join(CONFIGS, "paper.flags")
 SUPERVISED = "--flagfile=" + os.path.join(CONFIGS, "supervised.flags")
 
@@ -113,6 +116,6 @@ def row_of(cell_name):
 
 
 def display_flags(row):
-    """A row's bin/train flags as a user types them (flagfiles relative to the repository), or ()."""
+    """A row's bin/train flags as a user types them (``--flagfile=configs/paper.flags``), or ()."""
     flags = ROWS[row].flags if row in ROWS else VARIANTS.get(row)
-    return tuple(f.replace("--flagfile=" + REPO + os.sep, "--flagfile=") for f in flags or ())
+    return tuple(f.replace("--flagfile=" + CONFIGS + os.sep, "--flagfile=configs/") for f in flags or ())

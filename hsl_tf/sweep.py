@@ -7,7 +7,8 @@ exports, TensorBoard); its records ``RESULTS/<cell>/`` hold only what the reposi
 A cell is finished when its probes are kept. It is skipped only if its recorded options are the
 planned ones (:func:`check_records`); a record that differs stops the sweep with a one-line error
 naming the cell and the option. An unfinished cell resumes: from its run directory's last
-checkpoint, else from its carry. Each stage is its own ``bin/`` process, as a user would run it.
+checkpoint, else from its carry. Each stage is its own process (:func:`hsl_tf.cli.command`), as a user
+would run it.
 """
 
 import dataclasses
@@ -19,14 +20,14 @@ import subprocess
 import sys
 import time
 
-from hsl_tf import carry, rundir
+from hsl_tf import carry, cli, rundir
 from hsl_tf.config import ProbeConfig, TrainConfig
 from hsl_tf.errors import ConfigError, UserError
 from hsl_tf.fields import parse_overrides
 from hsl_tf.flagfiles import expand_flagfiles
 from hsl_tf.records import CURVE, PROBES, keep_records, read_curve, read_record, write_curve
 
-from hsl_tf.rows import PAPER_TABLE1, REPO, ROWS, TABLE_ROWS, VARIANTS, Row  # noqa: F401  (bin/sweep reads them here)
+from hsl_tf.rows import PAPER_TABLE1, ROWS, TABLE_ROWS, VARIANTS, Row  # noqa: F401  (hsl-sweep reads them here)
 
 DATA_FLAGS = ("dataset", "data_dir", "download", "image_size", "train_examples", "test_examples", "skip_corrupt")
 
@@ -75,9 +76,16 @@ def _flag_value(args, name, default=None):
     return value
 
 
-def train_command(cell, protocol_args, root):
-    return ([os.path.join(REPO, "bin", "train")] + protocol_args + list(cell.extra)
+def train_args(cell, protocol_args, root):
+    """The cell's training flags: the protocol's, the row's, its seed and run directory."""
+    return (list(protocol_args) + list(cell.extra)
             + [f"--seed={cell.seed}", f"--workdir={os.path.join(root, cell.name)}", "--verbose=0"])
+
+
+def train_command(cell, protocol_args, root):
+    """The cell's training command: ``python3 -m hsl_tf.cli.train`` (this Python, this hsl_tf) and
+    :func:`train_args`."""
+    return cli.command("train") + train_args(cell, protocol_args, root)
 
 
 def probe_command(cell, protocol_args, root, probe_epochs, features="z"):
@@ -85,14 +93,14 @@ def probe_command(cell, protocol_args, root, probe_epochs, features="z"):
     data = [a for a in protocol_args if a[2:].partition("=")[0] in DATA_FLAGS]
     encoder = (f"random:{_flag_value(protocol_args, 'backbone', 'conv4')}" if cell.extra is None
                else os.path.join(run, "export", "encoder"))
-    return ([os.path.join(REPO, "bin", "probe"), f"--encoder={encoder}", f"--seed={cell.seed}",
+    return (cli.command("probe") + [f"--encoder={encoder}", f"--seed={cell.seed}",
              f"--epochs={probe_epochs}", f"--features={features}", f"--workdir={os.path.join(run, PROBES[features])}",
              "--verbose=0"] + data)
 
 
 def planned_config(cell, protocol_args, root):
-    """The TrainConfig the cell's ``bin/train`` command builds (flagfiles expanded, flags parsed)."""
-    args = expand_flagfiles(train_command(cell, protocol_args, root)[1:])
+    """The TrainConfig the cell's training command builds (flagfiles expanded, flags parsed)."""
+    args = expand_flagfiles(train_args(cell, protocol_args, root))
     return TrainConfig(**parse_overrides(TrainConfig, args, "flagfile"))
 
 
@@ -200,7 +208,7 @@ def _run(cmd, log, during=None, every=60.0):
     with open(log, "a") as f:
         f.write("$ " + " ".join(cmd) + "\n")
         f.flush()
-        proc = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT, env=cli.command_env())
         while True:
             try:
                 code = proc.wait(timeout=every)
@@ -209,7 +217,8 @@ def _run(cmd, log, during=None, every=60.0):
                 if during is not None:
                     during()
     if code:
-        raise UserError(f"{os.path.basename(cmd[0])} failed (exit {code}); see {log}")
+        name = cmd[2].rsplit(".", 1)[-1] if cmd[1:2] == ["-m"] else os.path.basename(cmd[0])
+        raise UserError(f"{name} failed (exit {code}); see {log}")
 
 
 def run_cell(cell, protocol_args, root, results, probe_epochs=100, log=print, carry_every=60.0, ship=False):

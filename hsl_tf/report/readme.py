@@ -31,10 +31,9 @@ def markers(key, kind="report"):
 
 
 def block_key(results_dir, root=None):
-    """The key of a results directory: its path relative to the repository root, ``/``-separated."""
-    from hsl_tf.rows import REPO
-
-    rel = os.path.relpath(os.path.abspath(results_dir), root or REPO)
+    """The key of a results directory: its path relative to ``root`` (default: the current directory,
+    the repository root for the documented commands), ``/``-separated."""
+    rel = os.path.relpath(os.path.abspath(results_dir), root or os.curdir)
     return rel.replace(os.sep, "/").rstrip("/")
 
 

@@ -83,7 +83,7 @@ def format_markdown(rows, notes=(), relation_rows=(), records=(), link_base=None
     When every row is a grid row (kept by bin/sweep), the table also gives, per row, the relation
     probe (``relation_rows``), the paper's number for the backbone, the row's flags and links to
     its cells' records (``records``: the probe records the rows came from; links relative to
-    ``link_base``, default the repository root).
+    ``link_base``, default the current directory).
     """
     cols = _columns(rows)
     cells = {(r.method, r.backbone, r.dataset): r for r in rows}
@@ -126,12 +126,12 @@ def format_markdown(rows, notes=(), relation_rows=(), records=(), link_base=None
 
 
 def _record_links(method, records, base=None):
-    """``[s0](xza-s0)`` per cell of a grid row, relative to ``base`` (default: the repository root)."""
+    """``[s0](xza-s0)`` per cell of a grid row, relative to ``base`` (default: the current directory)."""
     cells = sorted({(r.get("seed"), r["cell"]) for r in records if keys.method_key(r) == method and r.get("cell")},
                    key=lambda c: (c[0] is None, c[0]))
     out = []
     for seed, cell in cells:
-        path = os.path.relpath(os.path.abspath(cell), os.path.abspath(base or grid.REPO)).replace(os.sep, "/")
+        path = os.path.relpath(os.path.abspath(cell), os.path.abspath(base or os.curdir)).replace(os.sep, "/")
         out.append(f"[s{seed}]({path})")
     return out
 
