@@ -18,6 +18,7 @@ carry is deleted when the cell's records are kept.
 """
 
 import glob
+import json
 import os
 import shutil
 import tempfile
@@ -70,8 +71,9 @@ def save(run_dir, results, cell_name):
         with open(os.path.join(tmp, "checkpoint"), "w") as f:
             name = os.path.basename(files[0]).split(".")[0]
             f.write(f'model_checkpoint_path: "{name}"\nall_model_checkpoint_paths: "{name}"\n')
-        if os.path.isfile(os.path.join(run_dir, "flags.json")):
-            shutil.copyfile(os.path.join(run_dir, "flags.json"), os.path.join(tmp, "flags.json"))
+        if os.path.isfile(os.path.join(run_dir, "flags.json")):  # its paths as records keep them
+            with open(os.path.join(run_dir, "flags.json")) as f:
+                rundir.write_json(os.path.join(tmp, "flags.json"), json.load(f))
         # a run resumed from a carry has no events before the carried step: keep the carry's rows
         scalars = merged_scalars(run_dir, results, cell_name)
         if scalars:

@@ -18,7 +18,7 @@ from hsl_tf import export, host, linear
 from hsl_tf.config import ProbeConfig
 from hsl_tf.data import datasets
 from hsl_tf.errors import ConfigError
-from hsl_tf.rundir import prepare_workdir, resolve_version_dir, write_json
+from hsl_tf.rundir import prepare_workdir, record_paths, resolve_version_dir, write_json
 
 
 class Classifier:
@@ -52,7 +52,7 @@ def export_classifier(classifier, base, meta):
         archive.write_out(tmp, verbose=False)
         os.makedirs(os.path.join(tmp, "assets.extra"), exist_ok=True)
         with open(os.path.join(tmp, export.META_FILE), "w") as f:
-            json.dump(meta, f, indent=1, sort_keys=True)
+            json.dump(record_paths(meta), f, indent=1, sort_keys=True)  # its paths as results.json's
 
     return export.write_version(base, write)
 

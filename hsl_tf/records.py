@@ -83,6 +83,12 @@ def rewrite_run_stats(dest, scalars):
     rundir.write_json(path, record)
 
 
+def copy_record(src, dst):
+    """Copies the JSON record ``src`` to ``dst`` with its paths as records keep them
+    (:func:`hsl_tf.rundir.record_paths`: a run of an older hsl_tf may have written absolute ones)."""
+    rundir.write_json(dst, read_record(src))
+
+
 def ship_models(cell, root, results):
     """Copies the newest encoder export and z-probe classifier of the run into the records."""
     run, dest = os.path.join(root, cell.name), os.path.join(results, cell.name)
@@ -92,6 +98,9 @@ def ship_models(cell, root, results):
             target = os.path.join(dest, dst, "1")
             shutil.rmtree(target, ignore_errors=True)
             shutil.copytree(os.path.join(run, src, str(versions[-1])), target)
+            meta = os.path.join(target, "assets.extra", "hsl_tf.json")
+            if os.path.isfile(meta):
+                copy_record(meta, meta)
 
 
 def keep_records(cell, root, results, ship=False):
@@ -101,7 +110,7 @@ def keep_records(cell, root, results, ship=False):
     os.makedirs(dest, exist_ok=True)
     for name in RECORD_FILES:
         if os.path.isfile(os.path.join(run, name)):
-            shutil.copyfile(os.path.join(run, name), os.path.join(dest, name))
+            copy_record(os.path.join(run, name), os.path.join(dest, name))
     if os.path.isdir(os.path.join(run, "tb")):
         scalars = carry.merged_scalars(run, results, cell.name)
         rundir.write_scalars_csv(scalars, os.path.join(dest, "scalars.csv"))
@@ -113,7 +122,7 @@ def keep_records(cell, root, results, ship=False):
         if not os.path.isfile(os.path.join(run, PROBES[features], "results.json")):
             continue  # kept earlier
         os.makedirs(os.path.join(dest, PROBES[features]), exist_ok=True)
-        shutil.copyfile(os.path.join(run, PROBES[features], "results.json"),
-                        os.path.join(dest, PROBES[features], "results.json"))
+        copy_record(os.path.join(run, PROBES[features], "results.json"),
+                    os.path.join(dest, PROBES[features], "results.json"))
     final_curve_row(dest)
     carry.drop(results, cell.name)

@@ -43,9 +43,57 @@ def atomic_open(path, mode="w", **kwargs):
 
 
 def write_json(path, obj):
-    """JSON (sorted keys, indent 1), atomically."""
+    """A record as JSON (sorted keys, indent 1), atomically; its paths as :func:`record_paths` gives them."""
     with atomic_open(path) as f:
-        json.dump(obj, f, indent=1, sort_keys=True)
+        json.dump(record_paths(obj), f, indent=1, sort_keys=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# Paths in records: relative, never an absolute path of the machine that wrote them
+
+PATH_KEYS = ("workdir", "export_dir", "export", "encoder", "data_dir")  # values that are paths
+DATASET_KEYS = ("dataset", "train_dataset")  # values that may be ``folder:PATH``
+FOLDER = "folder:"
+
+
+def record_path(path, start=None):
+    """``path`` as a record keeps it. A relative path stays as given (relative to the directory the
+    command ran in, the repository root for the documented commands). An absolute path becomes
+    relative to ``start`` (default: the current directory) when it lies below the parent of
+    ``start`` (``runs/x``, ``../runs/x``); else ``~/...`` below the home directory, or
+    ``$TMPDIR/...`` below the temporary directory; else relative to ``start`` all the same."""
+    if not isinstance(path, str) or not os.path.isabs(path):
+        return path
+    start = os.path.abspath(start or os.curdir)
+    try:
+        rel = os.path.relpath(path, start)
+    except ValueError:  # another drive
+        rel = None
+    if rel is not None and rel.split(os.sep)[:2] != [os.pardir, os.pardir]:  # at most one level up
+        return rel
+    for root, name in ((tempfile.gettempdir(), "$TMPDIR"), (os.path.expanduser("~"), "~")):
+        root = os.path.abspath(root)
+        if root != os.sep and os.path.commonpath([root, os.path.abspath(path)]) == root:
+            below = os.path.relpath(path, root)
+            return name if below == os.curdir else name + "/" + below.replace(os.sep, "/")
+    return rel if rel is not None else os.path.basename(path)
+
+
+def record_value(key, value, start=None):
+    """The value of ``key`` as a record keeps it (:func:`record_path` for paths, ``folder:PATH``)."""
+    if key in PATH_KEYS:
+        return record_path(value, start)
+    if key in DATASET_KEYS and isinstance(value, str) and value.startswith(FOLDER):
+        return FOLDER + record_path(value[len(FOLDER):], start)
+    return value
+
+
+def record_paths(obj, start=None):
+    """``obj`` (a record: a dict, maybe nested) with its path values as :func:`record_value` gives them."""
+    if isinstance(obj, dict):
+        return {k: record_paths(v, start) if isinstance(v, dict) else record_value(k, v, start)
+                for k, v in obj.items()}
+    return obj
 
 
 def write_bytes(path, data):

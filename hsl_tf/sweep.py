@@ -148,12 +148,14 @@ def check_records(cell, protocol_args, root, results, probe_epochs):
 def identity_mismatch(cell, protocol_args, root, recorded):
     """The first option of the cell's planned run identity (:meth:`TrainConfig.identity`) that the
     recorded options (a flags.json) differ in, as ``(name, recorded, planned)``; None if they agree.
-    An option a record predates reads as its default."""
+    An option a record predates reads as its default; paths compare as records keep them
+    (:func:`hsl_tf.rundir.record_value`)."""
     planned = planned_config(cell, protocol_args, root)
     defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
     for name, want in planned.identity().items():
         got = recorded.get(name, defaults[name])
-        if not _same(got, want):
+        # paths as records keep them: relative, whether typed (or recorded) relative or absolute
+        if not _same(rundir.record_value(name, got), rundir.record_value(name, want)):
             return name, got, want
     return None
 

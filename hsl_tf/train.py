@@ -159,7 +159,7 @@ def _callbacks(cfg, data, writer, manager, total_steps, start, steps_per_epoch=1
            "crash": cb.CrashWatch(writer, every=cfg.log_every, last_step=total_steps),
            "stop": cb.StopAtStep(total_steps)}
     if cfg.snapshot_every and cfg.workdir:
-        meta = {"dataset": cfg.dataset}
+        meta = {"dataset": rundir.record_value("dataset", cfg.dataset)}  # as records keep it
         cbs["snapshot"] = cb.Snapshotter(
             os.path.join(cfg.workdir, "snapshots"), cfg.snapshot_every * steps_per_epoch, steps_per_epoch, total_steps,
             lambda model, path: export.export_encoder(model, path, data.image_size,
@@ -215,10 +215,11 @@ def _export(cfg, data, model, results, history, say):
     if not history and os.path.exists(results_path) and export.versions(export_base):
         with open(results_path) as f:  # nothing new to export
             results = json.load(f)
-        say(f"Already trained to step {results.get('step')}; export in {results.get('export')}")
+        results["export"] = os.path.join(export_base, str(export.versions(export_base)[-1]))  # a usable path
+        say(f"Already trained to step {results.get('step')}; export in {results['export']}")
         return results
-    results["export"] = export.export_encoder(model, export_base, data.image_size,
-                                              extra_meta={"dataset": cfg.dataset, "step": cb.global_step(model)})
+    meta = {"dataset": rundir.record_value("dataset", cfg.dataset), "step": cb.global_step(model)}  # as records keep it
+    results["export"] = export.export_encoder(model, export_base, data.image_size, extra_meta=meta)
     write_json(results_path, results)
     return results
 
