@@ -91,3 +91,18 @@ def test_every_committed_report_file_is_the_report_of_the_records(grid, tmp_path
             assert f.read() == g.read(), f"{grid}/{name} is stale; run bin/report {grid}"
     pngs = sorted(os.path.basename(p) for p in written.get("curves", []) + written.get("probe_curves", []))
     assert pngs == sorted(f for f in os.listdir(os.path.join(ROOT, grid)) if f.endswith(".png"))
+
+
+def test_the_readmes_cpu_table_leaves_the_rows_of_earlier_defaults_to_docs_results():
+    """README.md's CPU block is ``report-current``: Table 1 without the legacy rows (hsl_tf.rows), which
+    docs/results.md's full block keeps; the filter drops exactly those lines."""
+    from hsl_tf import rows
+
+    legacy = [name for name, row in rows.ROWS.items() if row.legacy]
+    current = readme.blocks(os.path.join(ROOT, "README.md"))[("report-current", "results/cpu")]
+    full = readme.blocks(os.path.join(ROOT, "docs", "results.md"))[("report+runs", "results/cpu")]
+    assert legacy and all(f"| `{name}` |" in full for name in legacy)
+    assert not any(f"| `{name}` |" in current for name in legacy)
+    assert "| `xza` |" in current and "| `xza_focal` |" in current and "**Paired by seed**" in current
+    table = "| Method | row |\n|:---|---:|\n| I(X,Z,A) | `xza` |\n| old | `xza_v1` |\n| old NWJ | `xza_paper_v1` |"
+    assert readme.without_legacy_rows(table) == "| Method | row |\n|:---|---:|\n| I(X,Z,A) | `xza` |"

@@ -11,6 +11,10 @@ between the markers of that results directory::
     ...
     <!-- report+runs:results/cpu:end -->
 
+    <!-- report-current:results/cpu:begin -->  Table 1 without the rows of earlier defaults
+    ...                                         (hsl_tf.rows: ``legacy``), for the README
+    <!-- report-current:results/cpu:end -->
+
 tests/test_results.py checks that every such block in README.md and docs/ holds exactly what the
 report computes from the committed records.
 """
@@ -21,8 +25,17 @@ import re
 from hsl_tf.errors import ConfigError
 from hsl_tf.rundir import atomic_open
 
-MARKER = re.compile(r"<!-- (?P<kind>report|report\+runs):(?P<key>[^ ]+?):begin -->")
-KINDS = ("report", "report+runs")
+MARKER = re.compile(r"<!-- (?P<kind>report|report\+runs|report-current):(?P<key>[^ ]+?):begin -->")
+KINDS = ("report", "report+runs", "report-current")
+
+
+def without_legacy_rows(table):
+    """The markdown ``table`` without the lines of rows of earlier defaults (their `row` cell names a
+    :data:`hsl_tf.rows.ROWS` row marked ``legacy``)."""
+    from hsl_tf.rows import ROWS
+
+    legacy = {f"| `{name}` |" for name, row in ROWS.items() if row.legacy}
+    return "\n".join(line for line in table.split("\n") if not any(cell in line for cell in legacy))
 
 
 def markers(key, kind="report"):

@@ -7,6 +7,7 @@ from hsl_tf.errors import ConfigError, UserError
 from hsl_tf.report import curves as curves_lib
 from hsl_tf.report import tables
 from hsl_tf.report import paired as paired_lib
+from hsl_tf.report import readme
 from hsl_tf.report import screen as screen_lib
 from hsl_tf.rundir import atomic_open
 
@@ -84,19 +85,21 @@ def write_report(dirs, out_dir, records=None):
 
 
 def readme_text(written, doc=None, kind="report"):
-    """The generated markdown block of a report: Table 1 (kind ``report``), and with kind
-    ``report+runs`` the structure branch per row and the runs too (when the report has them),
-    each under a bold title. Links (relative to the report's own directory) are rewritten relative
+    """The generated markdown block of a report: Table 1 (kind ``report``; ``report-current``: without
+    the rows of earlier defaults), and with kind ``report+runs`` the structure branch per row and the
+    runs too (when the report has them), each under a bold title. Links (relative to the report's own directory) are rewritten relative
     to the markdown file ``doc`` that will hold the block."""
     import re
 
     parts = []
     names = (("table_md", None), ("paired_md", "Paired by seed"), ("screen_md", "The 32-view screen"),
              ("alive_md", "The structure branch at the end of each run"), ("runs_md", "Runs"))
-    for name, title in names[:3] if kind == "report" else names:
+    for name, title in names if kind == "report+runs" else names[:3]:
         if name in written:
             with open(written[name]) as f:
                 text = f.read().strip("\n")
+            if kind == "report-current":  # the README's: without the rows of earlier defaults
+                text = readme.without_legacy_rows(text)
             if doc is not None:
                 base = os.path.dirname(os.path.abspath(written[name]))
                 target = os.path.dirname(os.path.abspath(doc))
