@@ -5,8 +5,8 @@ field), :class:`UserError` for other bad input (a missing or corrupt file, an un
 SavedModel...) and :class:`InputError` for a bad argument of a Python call (images of the wrong
 dtype or shape). Library text names options by their field, in backticks when it suggests a
 setting (``"pass `image_size=N`"``). The ``bin/`` entry points render options as flags
-(:func:`as_flags`: ``--image_size=N``), print one line and exit with code 2 (``bin/common.py``'s
-``run``); Python callers read the field names, which are also the flag names.
+(:func:`as_flags`: ``--image_size=N``), print one line and exit with code 2
+(:func:`hsl_tf.cli.common.run`); Python callers read the field names, which are also the flag names.
 """
 
 import re
