@@ -2,8 +2,9 @@
 
 Stages receive these frozen dataclasses, never absl flags. The commands (:mod:`hsl_tf.cli`) define
 one flag per field (``hsl_tf.cli.common.define_flags``) and build the config from the parsed flags
-(``from_flags``). A bad value raises :class:`hsl_tf.errors.ConfigError` naming the field, here and nowhere else: bounds
-and choice lists come from the field metadata, cross-field rules from each class's ``_check``.
+(``from_flags``). A bad value raises :class:`hsl_tf.errors.ConfigError` naming the field, here and
+nowhere else: bounds and choice lists come from the field metadata, cross-field rules from each
+class's ``_check``.
 Choice lists are the registries the library owns (``encoders.BACKBONES``, ``objectives.ESTIMATORS``,
 ``entities.ENTITIES``...), so a new choice is added in one place.
 
