@@ -9,7 +9,8 @@ call, the problem and the fix. The contract, by entry point (N images, H×W pixe
   - images, for ``HSLModel.fit`` / ``views_of`` after ``use_augmentation`` and
     ``EncoderHandle.embed`` / ``relations`` / ``slot_attention``: uint8 [N, H, W, 3] only; a float
     array is refused (never truncated, never divided by 255 a second time).
-  - ``HSLModel(x)``: uint8 pixels (normalised here) or normalised float images.
+  - ``HSLModel(x)``: uint8 pixels (normalised here) or normalised float images; non-negative floats
+    above the normalised range are pixels, refused (eagerly).
   - views, ``{"views": [B, V, H, W, 3]}``: float, normalised (``bin/train``'s pipeline).
   - a training batch has one static size: a dataset batched with ``drop_remainder=True``, or
     arrays whose length the batch size divides.
@@ -42,7 +43,9 @@ def check_shape(shape, what, rank=4, layout="[N, H, W, 3]", image_size=None):
     if shape.rank is not None and shape.rank != rank:
         raise InputError(f"{what}: expected {layout}, got shape {_shape(shape)}")
     if shape.rank is not None and shape[-1] is not None and shape[-1] != 3:
-        raise InputError(f"{what}: images have {shape[-1]} channel{'s' if shape[-1] != 1 else ''}, not 3 (shape {_shape(shape)}); {CHANNELS_FIX}")
+        plural = "s" if shape[-1] != 1 else ""
+        raise InputError(f"{what}: images have {shape[-1]} channel{plural}, not 3 (shape {_shape(shape)}); "
+                         f"{CHANNELS_FIX}")
     if image_size is not None and shape.rank is not None:
         hw = tuple(shape[-3:-1])
         if None not in hw and hw != tuple(image_size):
@@ -184,8 +187,9 @@ def batch_shape(model, x, batch_size, what):
         n = min(_first_dims(x))
         size = batch_size or 32  # Keras' default
         if n % size:
-            raise InputError(f"{what}: {n} examples do not split into batches of {size} (the last would hold {n % size}); "
-                             f"the pairs need one batch size: pass batch_size dividing {n}, or drop {n % size} examples")
+            rest = n % size
+            raise InputError(f"{what}: {n} examples do not split into batches of {size} (the last would hold {rest}); "
+                             f"the pairs need one batch size: pass batch_size dividing {n}, or drop {rest} examples")
         shape = tf.TensorShape([size]).concatenate(shape[1:])
     if kind == "views":
         views({"views": tf.TensorSpec(shape, dtype)}, what)

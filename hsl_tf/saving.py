@@ -20,7 +20,9 @@ import os
 from hsl_tf.config import ModelConfig
 from hsl_tf.errors import UserError
 
-PACKAGE = "hsl_tf"  # keras.saving.register_keras_serializable(package=...) of HSLModel and its layers
+# keras.saving.register_keras_serializable(package=...) of HSLModel and its layers (their modules spell it
+# out: importing this module, which imports the config, from them would close an import cycle)
+PACKAGE = "hsl_tf"
 META_FILE = os.path.join("assets.extra", "hsl_tf.json")  # an export's metadata beside its SavedModel (hsl_tf.export)
 
 
