@@ -98,3 +98,20 @@ def test_finished_skips_only_the_planned_record(tmp_path):
     path.write_text(json.dumps(dict(compare.planned(cell), steps=2000)))
     with pytest.raises(UserError, match="quick/bce-s0: .* records steps=2000 but the plan has 300"):
         compare.finished(cell, str(tmp_path))
+
+
+def test_run_all_skips_a_cell_kept_meanwhile_by_another_run(tmp_path, monkeypatch):
+    first, second = compare.Cell("bce", 0, "quick"), compare.Cell("bce", 1, "quick")
+    ran = []
+
+    def fake_run_cell(cell, root, results, log):  # keeping the first cell, "another run" keeps the second
+        ran.append(cell)
+        for c in (first, second):
+            os.makedirs(tmp_path / c.path, exist_ok=True)
+            (tmp_path / c.path / "scores.json").write_text(json.dumps(compare.planned(c)))
+        return dict(compare.planned(cell), binding=0.3, diversity=0.5, chance=0.1,
+                    relations=dict(association_excess=0.0))
+
+    monkeypatch.setattr(compare, "run_cell", fake_run_cell)
+    compare.run_all([first, second], "runs", str(tmp_path))
+    assert ran == [first]

@@ -200,6 +200,9 @@ def run_all(cells, root, results, log=lambda message: None, max_cells=0):
     log(f"interpret-compare: {len(cells)} cells, {len(cells) - len(todo)} already in {results}, {len(todo)} to run")
     todo = todo[:max_cells] if max_cells else todo
     for i, cell in enumerate(todo, 1):
+        if finished(cell, results):  # kept meanwhile by another run of the same records
+            log(f"[{i}/{len(todo)}] {cell.path}: kept meanwhile, skipped")
+            continue
         scores = run_cell(cell, root, results, log)
         rel = scores["relations"]["association_excess"]
         log(f"[{i}/{len(todo)}] {cell.path}: binding {scores['binding']:.3f}, diversity {scores['diversity']:.3f}, "
