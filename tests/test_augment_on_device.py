@@ -1,5 +1,5 @@
 """--augment_on=device: the training step makes, from the uint8 images and the step, the very views
-the host pipeline makes (bit for bit, on one device and on each replica of two), and a tiny run
+the host pipeline makes (bit for bit on one device; on each replica of two, to float rounding), and a tiny run
 trains to the host mode's weights."""
 
 import numpy as np
@@ -53,7 +53,10 @@ def test_each_replica_makes_its_share_of_the_host_views(policy, mirrored):
         out = strategy.run(tf.function(augmenter), args=(images, d["step"][0]))
         local = [t.numpy() for t in strategy.experimental_local_results(out)]
         assert [x.shape[0] for x in local] == [half, half]
-        np.testing.assert_array_equal(np.concatenate(local), h["views"].numpy())
+        # The same views up to float rounding: on an AVX2-only host the kernels, vectorised over half the
+        # batch, round some values up to 2 ulp differently (equal on the AVX-512 hosts). A fresh draw
+        # instead of the share would differ by whole pixels.
+        np.testing.assert_allclose(np.concatenate(local), h["views"].numpy(), rtol=1e-6, atol=1e-6)
 
 
 def test_the_share_draws_the_global_batchs_parameters():
