@@ -288,6 +288,9 @@ def reference_markdown():
         out += ["", f"## {stage}: WORKDIR", "", "| Path | Contents |", "| --- | --- |"]
         out += [f"| `{path}` | {_cell(text)} |" for path, text in WORKDIR_LAYOUT[stage]]
     out += ["", "## results.json", "",
+            "Paths (`workdir`, `export`, `encoder`, `data_dir`, a `folder:` dataset) are kept relative to the "
+            "directory the command ran in, as typed, never as absolute paths of the machine (`$TMPDIR/…` or "
+            "`~/…` beyond its parent directory; `hsl_tf.rundir.record_path`); flags.json's too.", "",
             "Placeholders: `<c>` a critic the run trains (`xz`: T_β; `xa`: the structure branch T_ω), "
             "`<k>` a relation type 0 … K−1.", "", "### bin/train", "", _items(TRAIN_RESULTS), "",
             "### bin/probe", "", f"`<option>`, a training option that tells runs apart: {', '.join(_code(v) for v in variant_options())}.", "",
