@@ -131,7 +131,7 @@ def test_options_through_the_model_are_finite_and_prior_enters_the_loss(kw):
 
 @pytest.mark.parametrize("kw, field", [
     (dict(mpnn_aggregation="max"), "mpnn_aggregation"), (dict(relation_prior="beta"), "relation_prior"),
-    (dict(estimator_xa="focal"), "estimator_xa"), (dict(prior_weight=-1.0), "prior_weight"),
+    (dict(estimator_xa="mine"), "estimator_xa"), (dict(prior_weight=-1.0), "prior_weight"),
 ])
 def test_bad_option_values_name_the_field(kw, field):
     """The config names the field; bin/ shows it as the flag (tests/test_errors.py)."""
