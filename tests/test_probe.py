@@ -31,7 +31,8 @@ def test_probe_of_trained_encoder_writes_results(probed, tiny_run):  # noqa: F81
     assert 0.0 <= res["train_accuracy"] <= 1.0 and 0.0 <= res["test_accuracy"] <= 1.0
     from hsl_tf.rundir import record_path
 
-    assert res["encoder"] == record_path(tiny_run["export"]) and res["epochs"] == 3  # as records keep paths and res["method"] == "xza"
+    # the encoder's path as records keep paths
+    assert res["encoder"] == record_path(tiny_run["export"]) and res["epochs"] == 3 and res["method"] == "xza"
     tb = helpers.read_scalars(os.path.join(probed["workdir"], "tb"))
     assert [s for s, _ in tb["probe/loss"]] == [1, 2, 3]
     assert "probe/train_accuracy" in tb and "probe/test_accuracy" in tb
