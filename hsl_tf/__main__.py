@@ -1,4 +1,4 @@
-"""``python3 -m hsl_tf <command> [flags]``: the commands of :mod:`hsl_tf.cli` without their scripts.
+"""``python3 -m hsl_tf <command> [flags]``: the commands of :mod:`hsl_tf_cli` without their scripts.
 
   python3 -m hsl_tf train --flagfile=configs/tiny.flags --workdir=runs/tiny     (= hsl-train ...)
   python3 -m hsl_tf                                                           (lists the commands)
@@ -7,7 +7,7 @@
 import importlib
 import sys
 
-from hsl_tf.cli import COMMANDS, console_name
+from hsl_tf.commands import COMMANDS, console_name
 
 
 def main(argv=None):
@@ -21,7 +21,7 @@ def main(argv=None):
         sys.stderr.write(("" if asked or not word else f"hsl_tf: error: unknown command {word!r}\n") + usage + "\n")
         return 0 if asked else 2
     sys.argv = [console_name(name)] + argv[2:]  # messages name the command as its script does
-    importlib.import_module(f"hsl_tf.cli.{name}").main()
+    importlib.import_module(f"hsl_tf_cli.{name}").main()
     return 0
 
 

@@ -1,7 +1,7 @@
 """The options of every stage, each defined once: default, help text, choices and bounds.
 
-Stages receive these frozen dataclasses, never absl flags. The commands (:mod:`hsl_tf.cli`) define
-one flag per field (``hsl_tf.cli.common.define_flags``) and build the config from the parsed flags
+Stages receive these frozen dataclasses, never absl flags. The commands (:mod:`hsl_tf_cli`) define
+one flag per field (``hsl_tf_cli.common.define_flags``) and build the config from the parsed flags
 (``from_flags``). A bad value raises :class:`hsl_tf.errors.ConfigError` naming the field, here and
 nowhere else: bounds and choice lists come from the field metadata, cross-field rules from each
 class's ``_check``.

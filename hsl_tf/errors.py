@@ -6,7 +6,7 @@ SavedModel...) and :class:`InputError` for a bad argument of a Python call (imag
 dtype or shape). Library text names options by their field, in backticks when it suggests a
 setting (``"pass `image_size=N`"``). The ``bin/`` entry points render options as flags
 (:func:`as_flags`: ``--image_size=N``), print one line and exit with code 2
-(:func:`hsl_tf.cli.common.run`); Python callers read the field names, which are also the flag names.
+(:func:`hsl_tf_cli.common.run`); Python callers read the field names, which are also the flag names.
 """
 
 import re

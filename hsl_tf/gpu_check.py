@@ -1,7 +1,7 @@
 """hsl-gpu-check (bin/gpu_check): the GPU path checked in one command, for the first person with GPUs.
 
 Each configuration trains the tiny config (configs/tiny.flags) with ``hsl-train`` in its own
-process (:func:`hsl_tf.cli.command`), reloads its export in a CPU-only process
+process (:func:`hsl_tf.commands.command`), reloads its export in a CPU-only process
 (``CUDA_VISIBLE_DEVICES=""``) and compares the embeddings of fixed images with those of this
 process's default device (the GPU when there is one), and measures views/s with ``hsl-benchmark``
 on the same options. Where there is no GPU, the same configurations run on the CPU, with
@@ -30,7 +30,7 @@ import tempfile
 
 import numpy as np
 
-from hsl_tf import cli
+from hsl_tf import commands
 from hsl_tf.flagfiles import CONFIGS
 
 MIRRORED_RTOL = 1e-4
@@ -59,7 +59,7 @@ def _json_tail(stdout):
 
 
 def _run(cmd, env=None, timeout=3600):
-    res = subprocess.run(cmd, capture_output=True, text=True, env=cli.command_env(env), timeout=timeout)
+    res = subprocess.run(cmd, capture_output=True, text=True, env=commands.command_env(env), timeout=timeout)
     if res.returncode:
         return None, (res.stderr.strip().splitlines() or ["exit %d" % res.returncode])[-1]
     return res.stdout, None
@@ -108,7 +108,7 @@ def run(workdir=None, bench=("--batch_size=64", "--augmentations=32", "--steps=2
     for name, flags in configurations(gpus).items():
         if log:
             log(f"gpu_check: {name}")
-        out, err = _run(cli.command("train") + [f"--flagfile={TINY}", f"--workdir={workdir}/{name}",
+        out, err = _run(commands.command("train") + [f"--flagfile={TINY}", f"--workdir={workdir}/{name}",
                          "--surrogate_every=0"] + flags)
         if err:
             runs[name] = {"flags": flags, "ok": False, "error": err}
@@ -125,7 +125,7 @@ def run(workdir=None, bench=("--batch_size=64", "--augmentations=32", "--steps=2
             entry["export_error"] = err
         mode = ["--mode=end_to_end", "--augment_on=device"] if "--augment_on=device" in flags else ["--mode=model"]
         bench_flags = [f for f in flags if not f.startswith("--augment_on")]
-        out, err = _run(cli.command("benchmark") + ["--objective=xza"] + list(bench) + mode + bench_flags)
+        out, err = _run(commands.command("benchmark") + ["--objective=xza"] + list(bench) + mode + bench_flags)
         entry["views_per_s"] = None if err else _json_tail(out)["images_per_s"]
         if err:
             entry["benchmark_error"] = err

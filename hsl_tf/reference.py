@@ -40,7 +40,7 @@ COMMANDS = (
             ("sweep", "reference", "reference_python")),
 )
 
-# (code, meaning): what every bin/ command exits with (hsl_tf/cli/common.py `run`).
+# (code, meaning): what every bin/ command exits with (hsl_tf_cli/common.py `run`).
 EXIT_CODES = (
     (0, "Finished (also `--help`)."),
     (1, "bin/train, bin/pipeline: a non-finite loss stopped training; no checkpoint is written for that step, "

@@ -54,7 +54,7 @@ ROWS = {
     "xza": Row("I(X,Z,A), defaults", ("--objective=xza",)),
     "xza_focal": Row("I(X,Z)* + 0.03·I(X,A) (control: bce)",
                      ("--objective=xza", "--estimator_xz=focal", "--structure_weight=0.03")),
-    # The 32-view screen's candidates and controls (issue 40; :data:`SCREEN`, docs/results.md, "Does the
+    # The 32-view screen's candidates and controls (:data:`SCREEN`, docs/results.md, "Does the
     # structure term help a strong baseline?").
     "xz_js": Row("I(X,Z), JS (control of xza_js)", ("--objective=xz", "--estimator_xz=js")),
     "xza_focal_nwj": Row("I(X,Z)* + 0.03·I(X,A), NWJ (control: bce)",
@@ -76,7 +76,7 @@ ROWS = {
 TABLE_ROWS = ("supervised", "random", "bce", "xz_paper", "xa_paper", "xza_paper", "xz_infonce", "xa", "xza",
               "xza_focal")
 
-# The 32-view screen (issue 40): candidate → its own control, in the order the cells run. Every
+# The 32-view screen: candidate → its own control, in the order the cells run. Every
 # candidate is also paired with the baseline; the rule, written before the first cell, is
 # docs/results.md's "Does the structure term help a strong baseline?" (:func:`hsl_tf.report.screen.verdict`).
 SCREEN = {"xza_focal_nwj": "bce", "xza_focal_both": "bce", "xza_js": "xz_js", "xza_w05": "xz_infonce"}

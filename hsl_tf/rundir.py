@@ -79,6 +79,18 @@ def record_path(path, start=None):
     return rel if rel is not None else os.path.basename(path)
 
 
+def resolve_record_path(path, start=None):
+    """The inverse of :func:`record_path`: a path a record keeps, as a path to open (``$TMPDIR/...``
+    and ``~/...`` expanded, a relative path joined to ``start``, default the current directory)."""
+    if not isinstance(path, str) or os.path.isabs(path):
+        return path
+    head, _, below = path.partition("/")
+    roots = {"$TMPDIR": tempfile.gettempdir(), "~": os.path.expanduser("~")}
+    if head in roots:
+        return os.path.join(roots[head], *below.split("/")) if below else roots[head]
+    return os.path.join(os.path.abspath(start or os.curdir), path)
+
+
 def record_value(key, value, start=None):
     """The value of ``key`` as a record keeps it (:func:`record_path` for paths, ``folder:PATH``)."""
     if key in PATH_KEYS:

@@ -7,7 +7,7 @@ exports, TensorBoard); its records ``RESULTS/<cell>/`` hold only what the reposi
 A cell is finished when its probes are kept. It is skipped only if its recorded options are the
 planned ones (:func:`check_records`); a record that differs stops the sweep with a one-line error
 naming the cell and the option. An unfinished cell resumes: from its run directory's last
-checkpoint, else from its carry. Each stage is its own process (:func:`hsl_tf.cli.command`), as a user
+checkpoint, else from its carry. Each stage is its own process (:func:`hsl_tf.commands.command`), as a user
 would run it.
 """
 
@@ -20,7 +20,7 @@ import subprocess
 import sys
 import time
 
-from hsl_tf import carry, cli, rundir
+from hsl_tf import carry, commands, rundir
 from hsl_tf.config import ProbeConfig, TrainConfig
 from hsl_tf.errors import ConfigError, UserError
 from hsl_tf.fields import parse_overrides
@@ -83,9 +83,9 @@ def train_args(cell, protocol_args, root):
 
 
 def train_command(cell, protocol_args, root):
-    """The cell's training command: ``python3 -m hsl_tf.cli.train`` (this Python, this hsl_tf) and
+    """The cell's training command: ``python3 -m hsl_tf_cli.train`` (this Python, this hsl_tf) and
     :func:`train_args`."""
-    return cli.command("train") + train_args(cell, protocol_args, root)
+    return commands.command("train") + train_args(cell, protocol_args, root)
 
 
 def probe_command(cell, protocol_args, root, probe_epochs, features="z"):
@@ -93,7 +93,7 @@ def probe_command(cell, protocol_args, root, probe_epochs, features="z"):
     data = [a for a in protocol_args if a[2:].partition("=")[0] in DATA_FLAGS]
     encoder = (f"random:{_flag_value(protocol_args, 'backbone', 'conv4')}" if cell.extra is None
                else os.path.join(run, "export", "encoder"))
-    return (cli.command("probe") + [f"--encoder={encoder}", f"--seed={cell.seed}",
+    return (commands.command("probe") + [f"--encoder={encoder}", f"--seed={cell.seed}",
              f"--epochs={probe_epochs}", f"--features={features}", f"--workdir={os.path.join(run, PROBES[features])}",
              "--verbose=0"] + data)
 
@@ -210,7 +210,7 @@ def _run(cmd, log, during=None, every=60.0):
     with open(log, "a") as f:
         f.write("$ " + " ".join(cmd) + "\n")
         f.flush()
-        proc = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT, env=cli.command_env())
+        proc = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT, env=commands.command_env())
         while True:
             try:
                 code = proc.wait(timeout=every)

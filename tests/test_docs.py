@@ -7,7 +7,7 @@ Read from README.md and every docs/*.md (tests/doccheck.py):
   ``&&`` or ``;``, inside ``for`` loops (once per value), across ``\\`` continuation lines.
   Variables the block sets are substituted; others (``$TFDS_DATA_DIR``, ``${SEED}``) become
   "0", and ``<PLACEHOLDER>`` words a dummy path. Each distinct command line is parsed by its
-  own script with ``HSL_PARSE_ONLY=1`` (hsl_tf.cli.common.run: flagfiles expanded, flags parsed,
+  own script with ``HSL_PARSE_ONLY=1`` (hsl_tf_cli.common.run: flagfiles expanded, flags parsed,
   required flags present, then exit 0 before main() and before TensorFlow loads), in a fork of
   tests/tools/parseonly.py. A renamed or removed flag, a missing required flag (``--workdir``),
   a value of the wrong type, a missing flagfile or script fails. The protocol of a

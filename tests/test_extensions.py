@@ -149,7 +149,7 @@ def test_infonce_never_exceeds_log_n_and_stays_finite(dtype):
 
 def test_estimator_choices_per_critic():
     """T_β also takes the baseline's focal loss ("P&S + structure"); the structure term the MI bounds, the
-    focal loss (issue 40's "focal on both critics") and the per-edge cross-view MI (iic, tests/test_structure.py). (The flags take their choices from these
+    focal loss (the screen's "focal on both critics") and the per-edge cross-view MI (iic, tests/test_structure.py). (The flags take their choices from these
     registries: tests/test_config.py.)"""
     assert sorted(objectives.ESTIMATORS) == sorted(NEW_ESTIMATORS + ("focal",))
     assert sorted(objectives.XA_ESTIMATORS) == sorted(NEW_ESTIMATORS + ("focal", "iic"))

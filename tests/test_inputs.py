@@ -1,4 +1,4 @@
-"""Bad input to the Python API (issue 42, item 2): ``fit``, ``normalize``, ``model(x)``, ``views_of`` and the
+"""Bad input to the Python API: ``fit``, ``normalize``, ``model(x)``, ``views_of`` and the
 export loader's methods take what they document and refuse the rest with one line naming the call, the
 problem and the fix (:class:`hsl_tf.errors.InputError`, a ValueError); nothing is truncated or scaled twice
 in silence. The accepted forms are checked against their oracles (the same z as the documented path), the

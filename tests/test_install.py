@@ -15,11 +15,11 @@ import sys
 
 import pytest
 
-from hsl_tf import cli, flagfiles
+from hsl_tf import commands as cli, flagfiles
 from hsl_tf.errors import UserError
 from tests.helpers import ROOT
 
-SCRIPTS = {cli.console_name(c): f"hsl_tf.cli.{c}:main" for c in cli.COMMANDS}
+SCRIPTS = {cli.console_name(c): f"hsl_tf_cli.{c}:main" for c in cli.COMMANDS}
 
 
 def test_every_command_is_a_console_script_and_a_bin_script():
@@ -27,11 +27,14 @@ def test_every_command_is_a_console_script_and_a_bin_script():
     meta.read(os.path.join(ROOT, "setup.cfg"))
     lines = [line.split("=") for line in meta["options.entry_points"]["console_scripts"].strip().splitlines()]
     assert {name.strip(): target.strip() for name, target in lines} == SCRIPTS
-    assert sorted(SCRIPTS) == ["hsl-benchmark", "hsl-gpu-check", "hsl-interpret", "hsl-pipeline", "hsl-probe",
-                               "hsl-report", "hsl-sweep", "hsl-train"]
+    assert sorted(SCRIPTS) == ["hsl-benchmark", "hsl-gpu-check", "hsl-interpret", "hsl-interpret-compare",
+                               "hsl-pipeline", "hsl-probe", "hsl-report", "hsl-sweep", "hsl-train"]
     for command in cli.COMMANDS:
-        with open(os.path.join(ROOT, "bin", command)) as f:
-            assert f"from hsl_tf.cli.{command} import main" in f.read(), command
+        script = os.path.join(ROOT, "bin", command)
+        if not os.path.exists(script):  # bin/interpret-compare
+            script = os.path.join(ROOT, "bin", command.replace("_", "-"))
+        with open(script) as f:
+            assert f"from hsl_tf_cli.{command} import main" in f.read(), command
     assert meta["options.package_data"]["hsl_tf"].strip() == "configs/*.flags"
 
 
@@ -60,8 +63,8 @@ def test_a_flagfile_resolves_against_the_packaged_configs_from_any_directory(tmp
 
 def test_python_dash_m_hsl_tf_lists_the_commands(tmp_path):
     res = subprocess.run([sys.executable, "-m", "hsl_tf"], capture_output=True, text=True, cwd=tmp_path, timeout=60)
-    assert res.returncode == 2 and "commands: train, probe, interpret, report, sweep, pipeline, benchmark, gpu-check" \
-        in res.stderr
+    assert res.returncode == 2 and ("commands: train, probe, interpret, interpret-compare, report, sweep, "
+                                    "pipeline, benchmark, gpu-check") in res.stderr
     env = dict(os.environ, HSL_PARSE_ONLY="1")
     ok = subprocess.run([sys.executable, "-m", "hsl_tf", "train", "--flagfile=configs/tiny.flags", "--workdir=w"],
                         capture_output=True, text=True, cwd=tmp_path, env=env, timeout=120)

@@ -1,4 +1,4 @@
-"""HSLModel as a Keras citizen (issue 42, item 1): every layer it owns is registered and rebuilds from its
+"""HSLModel as a Keras citizen: every layer it owns is registered and rebuilds from its
 config; ``model.save("m.keras")`` → ``keras.models.load_model`` gives the same weights, the same outputs and
 an optimizer that resumes ``fit`` at the saved step, bit for bit (one device, with ``use_augmentation``, and
 under a 2-replica MirroredStrategy); ``keras.callbacks.ModelCheckpoint("ck.keras")`` works inside ``fit`` with
@@ -142,7 +142,7 @@ def _checkpoint_keys(model, directory):
 
 @pytest.mark.parametrize("case", ["xza", "slots"])
 def test_checkpoint_keys_are_those_of_the_code_before(case, tmp_path):
-    """Recorded from the commit before issue 42 (2758e61) with ``python -m tests.test_keras_saving``: a
+    """Recorded at 2758e61, before `.keras` saving existed, with ``python -m tests.test_keras_saving``: a
     checkpoint of that code, or of the runs in progress, loads into today's model key for key."""
     model = HSLModel(tiny_model_config("xza", **({"entities": "slots"} if case == "slots" else {})))
     model.build_all((SIZE, SIZE))

@@ -190,7 +190,7 @@ def test_focal_matches_numpy():
 
 
 def test_focal_on_both_critics_matches_numpy():
-    """Focal on T_β and on T_ω (issue 40's candidate): the per-image loss is the closed form of each
+    """Focal on T_β and on T_ω (a candidate of the 32-view screen): the per-image loss is the closed form of each
     critic's scores, the structure term weighted by λ; the reported bounds stay the NWJ values."""
     rng = np.random.default_rng(11)
     xz = tuple(rng.normal(size=(4, 3)) * 3 for _ in range(2))

@@ -86,6 +86,19 @@ def test_record_path(monkeypatch, tmp_path):
         "workdir": None, "n": 1.5, "meta": {"export": os.path.join("runs", "e")}}
 
 
+def test_resolve_record_path_inverts_record_path(monkeypatch, tmp_path):
+    """record_path then resolve_record_path gives the same file back, from the same directory."""
+    monkeypatch.chdir(ROOT)
+    home = os.path.expanduser("~")
+    for path in (os.path.join(tempfile.gettempdir(), "diag", "u"), os.path.join(ROOT, "runs", "x"),
+                 os.path.join(os.path.dirname(ROOT), "data"), os.path.join(home, "e", "1"), tempfile.gettempdir()):
+        kept = rundir.record_path(path)
+        assert not os.path.isabs(kept), kept
+        assert os.path.realpath(rundir.resolve_record_path(kept)) == os.path.realpath(path), (path, kept)
+    assert rundir.resolve_record_path("runs/x", start=str(tmp_path)) == str(tmp_path / "runs" / "x")
+    assert rundir.resolve_record_path("/abs/x") == "/abs/x" and rundir.resolve_record_path(None) is None
+
+
 def test_a_training_run_records_no_machine_path(tiny_run):
     """The session's tiny run has an absolute workdir (a temporary directory): its records do not."""
     assert os.path.isabs(tiny_run["workdir"])

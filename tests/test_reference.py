@@ -59,7 +59,7 @@ def test_every_flag_of_the_command_is_in_its_section(command):
 
 
 # Loads each bin/ script in one Python (flags removed between scripts) and prints, per script, the
-# flags it defines (in hsl_tf.cli.common and in its command module hsl_tf.cli.<name>): {name: [default, required]}.
+# flags it defines (in hsl_tf_cli.common and in its command module hsl_tf_cli.<name>): {name: [default, required]}.
 _DUMP_FLAGS = """
 import importlib.machinery, importlib.util, json, sys
 sys.path.insert(0, sys.argv[1] + '/bin')
@@ -72,7 +72,7 @@ for name in sys.argv[2:]:
     module = sys.modules[loader.name] = importlib.util.module_from_spec(spec)
     loader.exec_module(module)  # (in sys.modules: absl names the module defining each flag)
     new = sorted(set(FLAGS) - base)  # also flags of modules it imported first (absl.testing...): kept
-    mine = [n for n in new if FLAGS.find_module_defining_flag(n) in ('hsl_tf.cli.common', 'hsl_tf.cli.' + name)]
+    mine = [n for n in new if FLAGS.find_module_defining_flag(n) in ('hsl_tf_cli.common', 'hsl_tf_cli.' + name)]
     required = [n for n in mine if any('other than None' in (v.message or '') for v in FLAGS[n].validators)]
     out['bin/' + name] = {n: [FLAGS[n].default, n in required] for n in mine}
     for n in mine:
@@ -109,7 +109,7 @@ def test_exit_codes_are_those_of_the_code():
         with open(os.path.join(ROOT, *parts), encoding="utf-8") as f:
             return f.read()
 
-    in_code = {int(c) for c in re.findall(r"sys\.exit\((\d+)\)", read("hsl_tf", "cli", "common.py"))}  # help, user errors, ^C
+    in_code = {int(c) for c in re.findall(r"sys\.exit\((\d+)\)", read("hsl_tf_cli", "common.py"))}  # help, user errors, ^C
     in_code |= {int(c) for c in re.findall(r"exit_code=(\d+)", read("hsl_tf", "callbacks.py"))}  # stopped training
     in_code |= {UserError.exit_code, 1}  # 1: Python's own code for an uncaught exception
     assert in_code == {0, 1, 2, 130, 143}

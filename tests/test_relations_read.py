@@ -1,4 +1,4 @@
-"""The relations, read (hsl_tf.interpret.relations) and issue 41's driver (hsl_tf.interpret.compare),
+"""The relations, read (hsl_tf.interpret.relations) and the comparison's driver (hsl_tf.interpret.compare),
 against synthetic cases with known answers. No TensorFlow."""
 
 import json

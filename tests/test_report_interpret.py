@@ -1,4 +1,4 @@
-"""hsl_tf.report.interpret: issue 41's paired differences and verdicts on hand-made records."""
+"""hsl_tf.report.interpret: the paired differences and verdicts on hand-made records."""
 
 import csv
 import json

@@ -1,4 +1,4 @@
-"""docs/python.md's "Reuse the shipped encoders" (issue 42, item 4): its blocks run as written, from a
+"""docs/python.md's "Reuse the shipped encoders": its blocks run as written, from a
 directory that holds the clone's results/ (as the clone's root does), and do what the text says: the frozen
 encoder trains only the head, the ``.keras`` file resumes at the saved step, ``HSLModel.from_export`` holds
 the export's every weight and computes its z, and the fine-tuned encoder moves. The upstream limitation the

@@ -1,4 +1,4 @@
-"""The 32-view screen of issue 40: its protocol is the epoch-10 snapshot of the paper's protocol, and
+"""The 32-view screen: its protocol is the epoch-10 snapshot of the paper's protocol, and
 its rule (hsl_tf/report/screen.py) gives the verdicts written in docs/results.md before the data."""
 
 import os

@@ -21,22 +21,20 @@ ROOT = helpers.ROOT
 
 def test_every_config_parses():
     code = (
-        "import importlib.machinery, importlib.util, json, sys\n"
-        "sys.path.insert(0, 'bin')\n"
-        "loader = importlib.machinery.SourceFileLoader('train_cli', 'bin/train')\n"
-        "spec = importlib.util.spec_from_loader('train_cli', loader)\n"
-        "mod = importlib.util.module_from_spec(spec); loader.exec_module(mod)\n"
+        "import json, sys\n"
+        f"sys.path.insert(0, {ROOT!r})\n"
+        "from hsl_tf_cli import train as mod\n"  # what bin/train and hsl-train run
         "out = {}\n"
         "for name in ['full', 'resnet8', 'quick', 'tiny']:\n"
-        "    argv = ['train'] + mod.common.expand_flagfiles([f'--flagfile=configs/{name}.flags', '--workdir=w'])\n"
+        "    argv = ['train'] + mod.common.expand_flagfiles([f'--flagfile=CONFIGS/{name}.flags', '--workdir=w'])\n"
         "    mod.FLAGS.unparse_flags(); mod.FLAGS(argv)\n"
         "    out[name] = {k: getattr(mod.FLAGS, k) for k in ['dataset', 'backbone', 'objective', 'augmentations',\n"
         "                 'batch_size', 'epochs', 'learning_rate', 'surrogate_every', 'num_entities', 'entity_dim',\n"
         "                 'num_relations']}\n"
         "print(json.dumps(out))\n")
     # from another working directory, so nested flagfiles must resolve relative to the file
-    res = subprocess.run([sys.executable, "-c", code.replace("configs/", f"{ROOT}/configs/").replace(
-        "'bin/train'", f"'{ROOT}/bin/train'").replace("'bin'", f"'{ROOT}/bin'")], capture_output=True, text=True, cwd="/", timeout=60)
+    res = subprocess.run([sys.executable, "-c", code.replace("CONFIGS/", f"{ROOT}/configs/")],
+                         capture_output=True, text=True, cwd="/", timeout=60)
     assert res.returncode == 0, res.stderr
     cfg = json.loads(res.stdout.strip().splitlines()[-1])
     paper = dict(dataset="cifar10", backbone="conv4", objective="xza", augmentations=32, batch_size=64, epochs=50,

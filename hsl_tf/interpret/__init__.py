@@ -5,7 +5,7 @@
   (the masks figure is drawn by hsl_tf.figures, the package's one matplotlib user)
   stage     run_interpret(cfg): the stage bin/interpret runs
   relations the relations, read: does one edge type relate the rows bound to one object? (numpy)
-  compare   issue 41's shapes comparison: rows × seeds × budgets trained, interpreted, kept
+  compare   the masks compared on shapes: rows × seeds × budgets trained, interpreted, kept
             (bin/interpret-compare; its report: hsl_tf.report.interpret)
   (its options, InterpretConfig, the choice lists and defaults live in hsl_tf.config)
 

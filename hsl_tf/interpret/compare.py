@@ -1,4 +1,4 @@
-"""Issue 41's comparison on ``shapes``: rows × seeds × budgets, each trained, interpreted and kept.
+"""The masks compared on ``shapes``: rows × seeds × budgets, each trained, interpreted and kept.
 
 The rule is docs/interpretation.md's "The paper's second claim against its baseline", written
 before any cell ran. A cell is ``<budget>/<row>-s<seed>``; the random encoder trains nothing, so
@@ -18,13 +18,13 @@ unfinished cell resumes from its run directory's last checkpoint (:func:`hsl_tf.
 """
 
 import dataclasses
-import json
 import os
 
 from hsl_tf.config import InterpretConfig, JobConfig, TrainConfig
 from hsl_tf.errors import ConfigError, UserError
 from hsl_tf.fields import parse_overrides
 from hsl_tf.flagfiles import expand_flagfiles
+from hsl_tf.records import read_record as _read
 from hsl_tf.rows import REPO, ROWS, display_flags
 
 PROTOCOL = os.path.join(REPO, "configs", "interpret_shapes.flags")
@@ -123,14 +123,6 @@ def finished(cell, results):
             raise UserError(f"{cell.path}: {path} records {key}={record.get(key)!r} but the plan has {want!r}; "
                             "move the record away or plan the same cell")
     return True
-
-
-def _read(path):
-    try:
-        with open(path) as f:
-            return json.load(f)
-    except (OSError, ValueError) as err:
-        raise UserError(f"{path}: cannot read the record ({err})") from None
 
 
 def _trained(cfg):

@@ -1,4 +1,4 @@
-"""The report of issue 41's shapes comparison: mean ± std per encoder and the paired differences.
+"""The report of the masks compared on `shapes`: mean ± std per encoder and the paired differences.
 
 Reads every ``RESULTS/<budget>/<row>-s<seed>/scores.json`` (:mod:`hsl_tf.interpret.compare`; the
 random encoder's cells, under ``untrained``, serve every budget) and writes
@@ -115,7 +115,7 @@ def _seeds(per, digits=3):
 
 def markdown(summary):
     """summary.md: per budget the encoders' table, then the paired differences with their verdicts."""
-    lines = ["# Issue 41: the masks on `shapes`, five encoders paired by seed", "",
+    lines = ["# The masks on `shapes`: five encoders paired by seed", "",
              f"Rule (docs/interpretation.md, written before any cell ran): a difference passes when it is > 0 on "
              f"every seed {SEEDS[0]}–{SEEDS[-1]} and its mean is ≥ {MARGIN} (binding, diversity) or ≥ "
              f"{RELATION_MARGIN} (relation excess). Mean ± sample std over seeds; per-seed values in seed order "
@@ -172,7 +172,7 @@ def _jsonable(obj):
 
 
 def side_by_side(runs, png_path, results, head=8):
-    """Issue 41's CIFAR-10 figure: the masks of several encoders for the same first ``head`` images.
+    """The CIFAR-10 side-by-side figure: the masks of several encoders for the same first ``head`` images.
 
     Args:
       runs: {name: a bin/interpret workdir} (each with masks.npz and results.json), in panel order;

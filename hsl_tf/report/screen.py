@@ -1,4 +1,4 @@
-"""The 32-view screen of issue 40 (``screen.md`` of bin/report): does the structure term help a strong
+"""The 32-view screen (``screen.md`` of bin/report): does the structure term help a strong
 baseline? The rule was written before the first cell ran (docs/results.md, "Does the structure
 term help a strong baseline?"); :func:`verdict` applies it to the records and nothing else.
 

@@ -31,7 +31,7 @@ def write_report(dirs, out_dir, records=None):
     """Reads ``dirs`` and writes the tables and curves into ``out_dir``. Returns ``{name: path}``.
 
     Names: ``table_md``, ``table_csv`` (when there are probe results), ``binding_md``,
-    ``binding_csv`` (interpretation results), ``paired_md`` and ``screen_md`` (issue 40's screen,
+    ``binding_csv`` (interpretation results), ``paired_md`` and ``screen_md`` (the 32-view screen,
     :mod:`hsl_tf.report.screen`), ``runs_md`` (training runs with a probe or relation
     measures), ``alive_md`` (the structure branch per row, when runs log its measures),
     ``curves_csv`` and ``curves`` (a list of PNGs).

@@ -8,7 +8,7 @@ Reads a JSON list of ``{"script": "bin/<name>", "args": [...]}`` on stdin and pr
 of ``{"code": exit code, "output": what the command wrote}``, one per job, in order.
 
 Every job runs the real ``bin/<name>`` file as ``__main__`` with that argv, in its own process,
-with ``HSL_PARSE_ONLY=1``: ``hsl_tf.cli.common.run`` expands the flagfiles, parses the flags (required
+with ``HSL_PARSE_ONLY=1``: ``hsl_tf_cli.common.run`` expands the flagfiles, parses the flags (required
 flags included), then exits 0, or 2 with its one-line error. The processes are forks of this one,
 which has already imported what every bin/ script imports (absl, hsl_tf.config, ...), so a job
 costs milliseconds instead of an interpreter start-up. In a job, TensorFlow cannot be imported
@@ -46,7 +46,7 @@ def _child(script, args):
         traceback.print_exc()
         return 1
     else:
-        print(f"{script} returned without exiting through hsl_tf.cli.common.run", file=sys.stderr)
+        print(f"{script} returned without exiting through hsl_tf_cli.common.run", file=sys.stderr)
         return 3
     if code == 0 and not flags.FLAGS.is_parsed() and not any(a in HELP for a in args):
         print(f"{script} exited 0 without parsing its flags", file=sys.stderr)
@@ -80,7 +80,7 @@ def run_jobs(jobs):
 
 
 def main():
-    os.environ["HSL_PARSE_ONLY"] = "1"  # before any hsl_tf.cli.common import (read there at import)
+    os.environ["HSL_PARSE_ONLY"] = "1"  # before any hsl_tf_cli.common import (read there at import)
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     sys.path.insert(0, root)
     # What every bin/ script imports, once, before the forks (none of it imports TensorFlow).

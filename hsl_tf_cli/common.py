@@ -1,4 +1,4 @@
-"""Shared flag definitions and the error-handling entry wrapper of the commands (:mod:`hsl_tf.cli`).
+"""Shared flag definitions and the error-handling entry wrapper of the commands (:mod:`hsl_tf_cli`).
 
 Importing this module sets up the process before TensorFlow is imported: TensorFlow's C++ log
 level and oneDNN on x86 unless the user chose (:func:`hsl_tf.host.configure_onednn`). Every command
@@ -32,7 +32,7 @@ from hsl_tf.host import quiet_native_stderr  # noqa: E402,F401  (used by the com
 
 
 def prog():
-    """The command's name in its messages: ``train`` (bin/train, ``-m hsl_tf.cli.train``), ``hsl-train``."""
+    """The command's name in its messages: ``train`` (bin/train, ``-m hsl_tf_cli.train``), ``hsl-train``."""
     name = os.path.basename(sys.argv[0])
     return name[:-3] if name.endswith(".py") else name
 

@@ -8,13 +8,13 @@ The sweep runs each configuration of SWEEP in a fresh process (conv4: K_v = 4, 8
 B = 32, 128 at K_v = 8, end to end at 64×8; resnet8 at 64×8; objectives bce and xza), each after the
 PyTorch reference when
 --reference_python is given, and prints a markdown table. Measure with nothing else running.
-bin/benchmark from a clone. A command module: it defines absl flags (:mod:`hsl_tf.cli`).
+bin/benchmark from a clone. A command module: it defines absl flags (:mod:`hsl_tf_cli`).
 """
 
 import json
 import sys
 
-from hsl_tf.cli import common  # first: oneDNN before TensorFlow
+from hsl_tf_cli import common  # first: oneDNN before TensorFlow
 from absl import flags
 
 with common.quiet_native_stderr():  # TensorFlow's C++ start-up lines
@@ -43,7 +43,7 @@ def sweep():
     """Each configuration of hsl_tf.benchmark.SWEEP in a fresh process, the reference first; then a table."""
     from hsl_tf import benchmark
 
-    ours = [sys.executable, "-m", __spec__.name if __spec__ else "hsl_tf.cli.benchmark", f"--steps={FLAGS.steps}",
+    ours = [sys.executable, "-m", __spec__.name if __spec__ else "hsl_tf_cli.benchmark", f"--steps={FLAGS.steps}",
             f"--warmup={FLAGS.warmup}", f"--jit_compile={FLAGS.jit_compile}", f"--mpnn_hidden={FLAGS.mpnn_hidden}"]
     reference = [FLAGS.reference_python, FLAGS.reference] if FLAGS.reference_python else None
     rows = benchmark.sweep(ours, reference, FLAGS.steps, on_line=lambda line: print(json.dumps(line), flush=True))

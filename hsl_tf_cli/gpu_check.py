@@ -7,13 +7,13 @@ JSON summary (exit 1 when a check fails). Without a GPU it runs on the CPU, mirr
   hsl-gpu-check --bench_batch=8 --bench_views=4 --bench_steps=2   # a quick pass (the test suite's)
 
 What each check means: hsl_tf/gpu_check.py; docs/performance.md, "On GPUs". bin/gpu_check from a
-clone. A command module: it defines absl flags (:mod:`hsl_tf.cli`).
+clone. A command module: it defines absl flags (:mod:`hsl_tf_cli`).
 """
 
 import json
 import sys
 
-from hsl_tf.cli import common  # first: oneDNN before TensorFlow
+from hsl_tf_cli import common  # first: oneDNN before TensorFlow
 from absl import flags
 
 flags.DEFINE_string("workdir", None, "Where the runs go (default: a new temporary directory).")

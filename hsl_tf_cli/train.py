@@ -4,12 +4,12 @@
   tensorboard --logdir runs/quick/tb
 
 Every flag is a field of hsl_tf.config.TrainConfig (help, default, bounds) or of DistributeConfig.
-A command module: it defines absl flags (:mod:`hsl_tf.cli`).
+A command module: it defines absl flags (:mod:`hsl_tf_cli`).
 """
 
 import json
 
-from hsl_tf.cli import common  # first: oneDNN before TensorFlow
+from hsl_tf_cli import common  # first: oneDNN before TensorFlow
 from absl import flags
 
 with common.quiet_native_stderr():  # TensorFlow's C++ start-up lines

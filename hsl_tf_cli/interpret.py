@@ -5,10 +5,10 @@
 
 Runs hsl_tf.interpret.run_interpret, which documents the outputs: WORKDIR/{masks.npz, masks.png,
 masks_random.png, results.json, tb/}, and attention.png for a slots encoder (--entities=slots).
-bin/interpret from a clone. A command module: it defines absl flags (:mod:`hsl_tf.cli`).
+bin/interpret from a clone. A command module: it defines absl flags (:mod:`hsl_tf_cli`).
 """
 
-from hsl_tf.cli import common  # first: oneDNN before TensorFlow
+from hsl_tf_cli import common  # first: oneDNN before TensorFlow
 from absl import flags
 
 from hsl_tf import config  # loads no TensorFlow

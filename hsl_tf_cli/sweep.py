@@ -10,13 +10,13 @@ add their own flags (hsl_tf.rows.ROWS, hsl_tf.rows.VARIANTS). A cell whose recor
 is skipped; a record that differs from the plan stops the sweep (exit 2). An unfinished cell
 resumes from its run directory, or else from its carry (RESULTS/<cell>/resume/), so the same
 command continues an interrupted grid on this machine or another. Each stage runs as
-``python3 -m hsl_tf.cli.train`` / ``.probe`` with this Python and this hsl_tf (bin/sweep from a clone).
-A command module: it defines absl flags (:mod:`hsl_tf.cli`).
+``python3 -m hsl_tf_cli.train`` / ``.probe`` with this Python and this hsl_tf (bin/sweep from a clone).
+A command module: it defines absl flags (:mod:`hsl_tf_cli`).
 """
 
 import sys
 
-from hsl_tf.cli import common  # first: oneDNN before TensorFlow
+from hsl_tf_cli import common  # first: oneDNN before TensorFlow
 from absl import flags
 
 from hsl_tf import sweep

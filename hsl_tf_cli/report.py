@@ -7,13 +7,13 @@ Reads every results.json below each DIR (globs allowed) and the tb/ events of th
 runs; writes table.md, table.csv, binding.md, binding.csv, runs.md, alive.md, surrogate.csv and
 surrogate_<dataset>_<backbone>.png, and, from the cells' probe_curve.csv (hsl-sweep's probes of the
 snapshots), probe_curve.csv and probe_curve_<dataset>_<backbone>.png into --out (default: the
-first DIR), and prints table.md. A command module: it defines absl flags (:mod:`hsl_tf.cli`).
+first DIR), and prints table.md. A command module: it defines absl flags (:mod:`hsl_tf_cli`).
 """
 
 import logging
 import sys
 
-from hsl_tf.cli import common  # first: oneDNN before TensorFlow
+from hsl_tf_cli import common  # first: oneDNN before TensorFlow
 from absl import flags
 
 FLAGS = flags.FLAGS

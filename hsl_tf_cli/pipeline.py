@@ -5,10 +5,10 @@
 Takes every hsl-train flag (hsl_tf.config.TrainConfig) and the job's own (JobConfig): --probe_epochs,
 --baseline (default bce, the paper's I(X,Z)* of P&S; empty: none), --interpret_steps,
 --interpret_images, --interpret_flags (more hsl-interpret flags, comma-separated). The stages are
-hsl_tf.job.run_job, which lists the outputs. A command module: it defines absl flags (:mod:`hsl_tf.cli`).
+hsl_tf.job.run_job, which lists the outputs. A command module: it defines absl flags (:mod:`hsl_tf_cli`).
 """
 
-from hsl_tf.cli import common  # first: oneDNN before TensorFlow
+from hsl_tf_cli import common  # first: oneDNN before TensorFlow
 from absl import flags
 
 with common.quiet_native_stderr():  # TensorFlow's C++ start-up lines

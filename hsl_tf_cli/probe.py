@@ -4,12 +4,12 @@
   hsl-probe --encoder=random:conv4 --dataset=shapes --workdir=runs/quick/probe-random
 
 Every flag is a field of hsl_tf.config.ProbeConfig (help, default, bounds). bin/probe from a clone.
-A command module: it defines absl flags (:mod:`hsl_tf.cli`).
+A command module: it defines absl flags (:mod:`hsl_tf_cli`).
 """
 
 import json
 
-from hsl_tf.cli import common  # first: oneDNN before TensorFlow
+from hsl_tf_cli import common  # first: oneDNN before TensorFlow
 from absl import flags
 
 with common.quiet_native_stderr():  # TensorFlow's C++ start-up lines
