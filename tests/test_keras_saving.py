@@ -104,7 +104,7 @@ def test_save_load_resumes_fit_bit_for_bit_and_model_checkpoint_works(tmp_path):
 
 
 def test_a_mirrored_model_saves_loads_and_resumes(mirrored, tmp_path):
-    """Under 2 replicas (the session's strategy, conftest.py): the saved model loads into the strategy's
+    """Under 2 replicas (the strategy conftest.py makes for these tests): the saved model loads into the strategy's
     scope with the same state, and both take the same next steps."""
     with mirrored.scope():
         model = _model()
