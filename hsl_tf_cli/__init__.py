@@ -9,5 +9,3 @@ imported). Each module's ``main()`` is its entry point; ``python3 -m hsl_tf_cli.
 and ``python3 -m hsl_tf <name>`` dispatches to it. The library (:mod:`hsl_tf`) receives plain values;
 the list of commands is :mod:`hsl_tf.commands`.
 """
-
-from hsl_tf.commands import COMMANDS, command, command_env, console_name  # noqa: F401

@@ -39,8 +39,7 @@ if __package__ in (None, ""):  # run as a file: import this checkout's hsl_tf
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads (also inherited by bin/train)
 
 from hsl_tf.host import quiet_native_stderr  # noqa: E402
-from hsl_tf import rundir  # noqa: E402
-from hsl_tf.rundir import event_files, scalar_events  # noqa: E402
+from hsl_tf.rundir import event_files, resolve_record_path, scalar_events  # noqa: E402
 
 with quiet_native_stderr():  # TensorFlow's C++ start-up lines
     import tensorflow as tf
@@ -209,7 +208,7 @@ def _rerun(cmd, workdir, run_dir, max_steps, timeout):
     problems = []
     if results.get("step") != max_steps:
         problems.append(f"results.json step is {results.get('step')}, not {max_steps}")
-    export = rundir.resolve_record_path(str(results.get("export")), ROOT)  # the rerun ran in ROOT
+    export = resolve_record_path(str(results.get("export")), ROOT)  # the rerun ran in ROOT
     if not os.path.isfile(os.path.join(export, "saved_model.pb")):
         problems.append(f"no SavedModel at the export {results.get('export')}")
     return problems
