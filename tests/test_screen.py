@@ -102,3 +102,27 @@ def test_screen_table_states_each_verdict():
     assert "**advances**" in text and "incomplete" in text
     assert "+1.05" in text and "+1.25" in text  # the mean against bce; xza_w05's difference to its control
     assert screen.screen_table({}) == ""
+
+
+def test_screen_summary_gives_one_line_per_candidate_with_the_rules_verdict(tmp_path):
+    probes = {("bce", 3): 50.0, ("bce", 4): 52.0, ("xza_focal_nwj", 3): 51.5, ("xza_focal_nwj", 4): 52.6,
+              ("xz_infonce", 3): 45.0, ("xza_w05", 3): 46.25}
+    facts = _facts(probes, alive={("xza_w05", 3): False})
+    lines = screen.screen_summary(facts).split("\n")
+    nwj = next(line for line in lines if line.startswith("| `xza_focal_nwj`"))
+    assert [c.strip() for c in nwj.strip("|").split("|")] == [
+        "`xza_focal_nwj`", "+1.50", "+0.60", "+1.05", "`bce`", "+1.05", "alive", "0", "**advances**"]
+    w05 = next(line for line in lines if line.startswith("| `xza_w05`"))
+    assert [c.strip() for c in w05.strip("|").split("|")] == [
+        "`xza_w05`", "−3.75", "–", "−3.75", "`xz_infonce`", "+1.25", "dead", "0", "incomplete"]
+    assert "s3 50.00 %, s4 52.00 %" in lines[-2]
+    assert screen.screen_summary({}) == ""
+    # the README's block of kind report-screen is that summary and nothing else
+    from hsl_tf.report import write
+    summary = tmp_path / "screen_summary.md"
+    summary.write_text(screen.screen_summary(facts))
+    table = tmp_path / "table.md"
+    table.write_text("| Table 1 |")
+    written = {"screen_summary_md": str(summary), "table_md": str(table)}
+    assert write.readme_text(written, kind="report-screen") == screen.screen_summary(facts)
+    assert "Table 1" not in write.readme_text(written, kind="report-screen")

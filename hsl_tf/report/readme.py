@@ -15,6 +15,10 @@ between the markers of that results directory::
     ...                                         (hsl_tf.rows: ``legacy``), for the README
     <!-- report-current:results/cpu:end -->
 
+    <!-- report-screen:results/screen32:begin -->  the 32-view screen, one line per candidate and
+    ...                                            the rule's verdict (hsl_tf.report.screen)
+    <!-- report-screen:results/screen32:end -->
+
 tests/test_results.py checks that every such block in README.md and docs/ holds exactly what the
 report computes from the committed records.
 """
@@ -25,8 +29,8 @@ import re
 from hsl_tf.errors import ConfigError
 from hsl_tf.rundir import atomic_open
 
-MARKER = re.compile(r"<!-- (?P<kind>report|report\+runs|report-current):(?P<key>[^ ]+?):begin -->")
-KINDS = ("report", "report+runs", "report-current")
+KINDS = ("report", "report+runs", "report-current", "report-screen")
+MARKER = re.compile(r"<!-- (?P<kind>" + "|".join(map(re.escape, KINDS)) + r"):(?P<key>[^ ]+?):begin -->")
 
 
 def without_legacy_rows(table):

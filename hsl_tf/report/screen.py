@@ -108,6 +108,32 @@ def screen_table(facts, screen=None, baseline=grid.SCREEN_BASELINE, seeds=grid.S
     return md_table(header, body) + tail + "\n"
 
 
+def screen_summary(facts, screen=None, baseline=grid.SCREEN_BASELINE, seeds=grid.SCREEN_SEEDS,
+                   margin=grid.SCREEN_MARGIN):
+    """Markdown, one line per candidate (the README's block): its paired differences against the
+    baseline per seed and their mean, the mean against its own control, the branch and crashes over
+    its cells, the rule's verdict. "" without a candidate cell."""
+    judged = verdict(facts, screen, baseline, seeds, margin)
+    if not judged:
+        return ""
+    body = []
+    for cand, v in judged.items():
+        cells = [facts.get((cand, s), {}) for s in seeds]
+        known = [c["alive"] for c in cells if c.get("alive") is not None]  # over the cells that have run
+        branch = "–" if not known else "alive" if all(known) else "dead"
+        crashes = [c.get("crashes") for c in cells if c.get("crashes") is not None]
+        body.append([f"`{cand}`", *(_signed(v["vs_baseline"].get(s)) for s in seeds), _signed(v["mean"]),
+                     f"`{v['control']}`",
+                     _signed(statistics.mean(v["vs_control"].values()) if v["vs_control"] else None),
+                     branch, str(sum(crashes)) if crashes else "–",
+                     {True: "**advances**", False: "does not advance", None: "incomplete"}[v["advances"]]])
+    header = ["candidate", *(f"s{s} − `{baseline}`" for s in seeds), "mean", "control", "− control (mean)",
+              "branch", "crashes", "verdict"]
+    done = [f"s{s} {_pct(facts[(baseline, s)]['probe'])} %" for s in seeds if "probe" in facts.get((baseline, s), {})]
+    return (md_table(header, body) + f"\n\n_Probe (%) at epoch 10, differences in points; `{baseline}`: "
+            + (", ".join(done) if done else "no cell yet") + "._\n")
+
+
 def _signed(x):
     return "–" if x is None else _signed_points(x)
 

@@ -31,8 +31,8 @@ def write_report(dirs, out_dir, records=None):
     """Reads ``dirs`` and writes the tables and curves into ``out_dir``. Returns ``{name: path}``.
 
     Names: ``table_md``, ``table_csv`` (when there are probe results), ``binding_md``,
-    ``binding_csv`` (interpretation results), ``paired_md`` and ``screen_md`` (the 32-view screen,
-    :mod:`hsl_tf.report.screen`), ``runs_md`` (training runs with a probe or relation
+    ``binding_csv`` (interpretation results), ``paired_md``, ``screen_md`` and ``screen_summary_md``
+    (the 32-view screen, :mod:`hsl_tf.report.screen`), ``runs_md`` (training runs with a probe or relation
     measures), ``alive_md`` (the structure branch per row, when runs log its measures),
     ``curves_csv`` and ``curves`` (a list of PNGs).
     ``records``: what :func:`~hsl_tf.report.tables.collect` returned for ``dirs``, if the caller
@@ -53,9 +53,12 @@ def write_report(dirs, out_dir, records=None):
         paired = paired_lib.paired_table(z_probes)
         if paired:
             written["paired_md"] = _write_text(os.path.join(out_dir, "paired.md"), paired)
-        screen = screen_lib.screen_table(screen_lib.cell_facts(records))
+        facts = screen_lib.cell_facts(records)
+        screen = screen_lib.screen_table(facts)
         if screen:
             written["screen_md"] = _write_text(os.path.join(out_dir, "screen.md"), screen)
+            written["screen_summary_md"] = _write_text(os.path.join(out_dir, "screen_summary.md"),
+                                                       screen_lib.screen_summary(facts))
     interpret = tables.summarize_interpret(records["interpret"])
     if any(interpret.values()):
         written["binding_md"] = _write_text(os.path.join(out_dir, "binding.md"), tables.format_interpret(interpret))
@@ -87,14 +90,16 @@ def write_report(dirs, out_dir, records=None):
 def readme_text(written, doc=None, kind="report"):
     """The generated markdown block of a report: Table 1 (kind ``report``; ``report-current``: without
     the rows of earlier defaults), and with kind ``report+runs`` the structure branch per row and the
-    runs too (when the report has them), each under a bold title. Links (relative to the report's own directory) are rewritten relative
+    runs too (when the report has them), each under a bold title; kind ``report-screen``: only the
+    screen's summary, one line per candidate. Links (relative to the report's own directory) are rewritten relative
     to the markdown file ``doc`` that will hold the block."""
     import re
 
     parts = []
     names = (("table_md", None), ("paired_md", "Paired by seed"), ("screen_md", "The 32-view screen"),
              ("alive_md", "The structure branch at the end of each run"), ("runs_md", "Runs"))
-    for name, title in names if kind == "report+runs" else names[:3]:
+    chosen = {"report+runs": names, "report-screen": (("screen_summary_md", None),)}.get(kind, names[:3])
+    for name, title in chosen:
         if name in written:
             with open(written[name]) as f:
                 text = f.read().strip("\n")
