@@ -92,14 +92,22 @@ def test_rule_needs_an_alive_branch_no_crash_and_every_cell():
     half = {k: v for k, v in probes.items() if k != ("xza_focal_nwj", 4)}
     one_seed = screen.verdict(_facts(half))["xza_focal_nwj"]
     assert one_seed["advances"] is None and not one_seed["complete"]
+    # behind on the seed that has run: settled before the other seed's cell, as no later cell undoes it
+    behind = screen.verdict(_facts({**half, ("xza_focal_nwj", 3): 49.5}))["xza_focal_nwj"]
+    assert behind["advances"] is False and not behind["complete"] and behind["reasons"] == ["behind on s3"]
+    tie = screen.verdict(_facts({**probes, ("xza_focal_nwj", 4): 50.0}))["xza_focal_nwj"]
+    assert tie["advances"] is False and tie["reasons"] == ["behind on s4"]  # "ahead" is strict
+    low = screen.verdict(_facts({**probes, ("xza_focal_nwj", 3): 50.5, ("xza_focal_nwj", 4): 51.0}))
+    assert low["xza_focal_nwj"]["reasons"] == ["mean < 1.0"]
     assert screen.best_candidate({"xza_focal_nwj": one_seed}) is None
 
 
 def test_screen_table_states_each_verdict():
     probes = {("bce", 3): 50.0, ("bce", 4): 52.0, ("xza_focal_nwj", 3): 51.5, ("xza_focal_nwj", 4): 52.6,
-              ("xz_infonce", 3): 45.0, ("xza_w05", 3): 46.25}
+              ("xz_infonce", 3): 45.0, ("xza_w05", 3): 46.25, ("xza_js", 3): 50.5}
     text = screen.screen_table(_facts(probes))
-    assert "**advances**" in text and "incomplete" in text
+    assert "**advances**" in text and "does not advance (behind on s3)" in text  # xza_w05
+    assert "incomplete" in text  # xza_js: ahead on s3, s4 not run
     assert "+1.05" in text and "+1.25" in text  # the mean against bce; xza_w05's difference to its control
     assert screen.screen_table({}) == ""
 
@@ -114,7 +122,7 @@ def test_screen_summary_gives_one_line_per_candidate_with_the_rules_verdict(tmp_
         "`xza_focal_nwj`", "+1.50", "+0.60", "+1.05", "`bce`", "+1.05", "alive", "0", "**advances**"]
     w05 = next(line for line in lines if line.startswith("| `xza_w05`"))
     assert [c.strip() for c in w05.strip("|").split("|")] == [
-        "`xza_w05`", "−3.75", "–", "−3.75", "`xz_infonce`", "+1.25", "dead", "0", "incomplete"]
+        "`xza_w05`", "−3.75", "–", "−3.75", "`xz_infonce`", "+1.25", "dead", "0", "does not advance (behind on s3; dead on s3)"]
     assert "s3 50.00 %, s4 52.00 %" in lines[-2]
     assert screen.screen_summary({}) == ""
     # the README's block of kind report-screen is that summary and nothing else

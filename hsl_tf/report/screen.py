@@ -42,7 +42,9 @@ def verdict(facts, screen=None, baseline=grid.SCREEN_BASELINE, seeds=grid.SCREEN
     """The rule, candidate by candidate: ``{candidate: dict}`` with ``control``, ``vs_baseline`` and
     ``vs_control`` ({seed: points}), ``mean`` (over the seeds paired with the baseline), ``alive`` and
     ``no_crash`` (over its cells), ``complete`` (every seed has the candidate, the baseline, its
-    probe, crash count and branch state) and ``advances`` (True/False when complete, else None).
+    probe, crash count and branch state), ``reasons`` (why it fails: behind on a seed, a dead branch
+    or a crash in a cell that has run, or a mean below the margin) and ``advances`` (False as soon as
+    one reason holds, since no later cell can undo it; True when complete without one; else None).
 
     ``facts``: :func:`cell_facts`. ``screen``: {candidate: control} (default: the planned
     :data:`hsl_tf.rows.SCREEN` and :data:`hsl_tf.rows.SCREEN_EXTRA`)."""
@@ -63,10 +65,15 @@ def verdict(facts, screen=None, baseline=grid.SCREEN_BASELINE, seeds=grid.SCREEN
         alive = all(c.get("alive") for c in cells)
         no_crash = all(c.get("crashes") == 0 for c in cells)
         mean = statistics.mean(vs_base.values()) if vs_base else None
-        ahead = complete and all(d > 0 for d in vs_base.values()) and mean >= margin
+        reasons = [f"{what} on {', '.join(f's{s}' for s in bad)}" for what, bad in (
+            ("behind", [s for s, d in vs_base.items() if d <= 0]),
+            ("dead", [s for s, c in zip(seeds, cells) if c.get("alive") is False]),
+            ("crash", [s for s, c in zip(seeds, cells) if (c.get("crashes") or 0) > 0])) if bad]
+        if complete and not reasons and mean < margin:
+            reasons.append(f"mean < {margin:.1f}")
         out[cand] = {"control": control, "vs_baseline": vs_base, "vs_control": vs_control, "mean": mean,
-                     "alive": alive, "no_crash": no_crash, "complete": complete,
-                     "advances": (ahead and alive and no_crash) if complete else None}
+                     "alive": alive, "no_crash": no_crash, "complete": complete, "reasons": reasons,
+                     "advances": False if reasons else True if complete else None}
     return out
 
 
@@ -95,7 +102,7 @@ def screen_table(facts, screen=None, baseline=grid.SCREEN_BASELINE, seeds=grid.S
                          _signed(v["vs_control"].get(s)),
                          {True: "alive", False: "dead", None: "–"}[c.get("alive")],
                          "–" if c.get("crashes") is None else str(c["crashes"]), ""])
-        word = {True: "**advances**", False: "does not advance", None: "incomplete"}[v["advances"]]
+        word = _word(v)
         body.append([f"`{cand}`", "mean", "", "", _signed(v["mean"]), "",
                      _signed(statistics.mean(v["vs_control"].values()) if v["vs_control"] else None), "", "", word])
     header = ["candidate", "seed", "probe (%)", f"`{baseline}` (%)", f"− `{baseline}`", "own control (%)",
@@ -126,12 +133,19 @@ def screen_summary(facts, screen=None, baseline=grid.SCREEN_BASELINE, seeds=grid
                      f"`{v['control']}`",
                      _signed(statistics.mean(v["vs_control"].values()) if v["vs_control"] else None),
                      branch, str(sum(crashes)) if crashes else "–",
-                     {True: "**advances**", False: "does not advance", None: "incomplete"}[v["advances"]]])
+                     _word(v)])
     header = ["candidate", *(f"s{s} − `{baseline}`" for s in seeds), "mean", "control", "− control (mean)",
               "branch", "crashes", "verdict"]
     done = [f"s{s} {_pct(facts[(baseline, s)]['probe'])} %" for s in seeds if "probe" in facts.get((baseline, s), {})]
     return (md_table(header, body) + f"\n\n_Probe (%) at epoch 10, differences in points; `{baseline}`: "
             + (", ".join(done) if done else "no cell yet") + "._\n")
+
+
+def _word(v):
+    """The verdict's cell: **advances**, incomplete, or does not advance (its reasons)."""
+    if v["advances"] is None:
+        return "incomplete"
+    return "**advances**" if v["advances"] else f"does not advance ({'; '.join(v['reasons'])})"
 
 
 def _signed(x):
