@@ -143,14 +143,17 @@ def execution_record(jit_compile, requested="auto", replicas=1):
 
 
 def git_commit(path=None):
-    """``{"git_commit": sha or None, "git_dirty": bool or None}`` of the checkout holding hsl_tf."""
+    """``{"git_commit": sha or None, "git_dirty": bool or None}`` of the checkout holding hsl_tf (or
+    ``path``). Dirty means a tracked file outside ``results/`` differs from the commit: the records
+    there (a running cell's carry, a finished cell's files) change under running cells."""
     import subprocess
 
     where = path or os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     try:
         sha = subprocess.run(["git", "-C", where, "rev-parse", "HEAD"], capture_output=True, text=True,
                              timeout=10).stdout.strip() or None
-        dirty = bool(subprocess.run(["git", "-C", where, "status", "--porcelain", "--untracked-files=no"],
+        dirty = bool(subprocess.run(["git", "-C", where, "status", "--porcelain", "--untracked-files=no",
+                                     "--", ":/", ":(top,exclude)results"],
                                     capture_output=True, text=True, timeout=10).stdout.strip()) if sha else None
     except (OSError, subprocess.SubprocessError):
         sha, dirty = None, None

@@ -85,7 +85,7 @@ Item = collections.namedtuple("Item", "name when meaning")
 _STRUCTURE = "with the structure branch (objective xa or xza)"
 _PROVENANCE = (
     Item("git_commit", "", "The commit of the hsl_tf checkout that ran (null outside git)."),
-    Item("git_dirty", "", "Whether tracked files differed from that commit."),
+    Item("git_dirty", "", "Whether tracked files outside results/ differed from that commit."),
     Item("execution", "", "The host and path: cpu_model, machine, isa, onednn, onednn_env, xla, "
                           "jit_compile_requested, replicas."),
 )

@@ -11,6 +11,29 @@ from hsl_tf import host
 from tests.helpers import ROOT
 
 
+def test_git_dirty_means_code_not_the_records_under_results(tmp_path):
+    def git(*args):
+        subprocess.run(["git", "-C", str(tmp_path), "-c", "user.name=t", "-c", "user.email=t@t", *args],
+                       check=True, capture_output=True)
+
+    (tmp_path / "results" / "cell").mkdir(parents=True)
+    (tmp_path / "pkg").mkdir()
+    carry, code = tmp_path / "results" / "cell" / "ckpt.index", tmp_path / "pkg" / "m.py"
+    carry.write_text("step 1000")
+    code.write_text("x = 1")
+    git("init", "-q")
+    git("add", ".")
+    git("commit", "-qm", "c")
+    clean = host.git_commit(str(tmp_path / "pkg"))  # from a subdirectory too
+    assert clean["git_dirty"] is False and len(clean["git_commit"]) == 40
+    carry.write_text("step 2000")  # a running cell rewrites its tracked carry
+    (tmp_path / "results" / "new.json").write_text("{}")
+    assert host.git_commit(str(tmp_path))["git_dirty"] is False
+    code.write_text("x = 2")
+    assert host.git_commit(str(tmp_path / "pkg"))["git_dirty"] is True
+    assert host.git_commit(str(tmp_path / "results"))["git_dirty"] is True
+
+
 def test_user_setting_of_onednn_is_respected():
     for value in ("0", "1"):
         env = {host.ONEDNN_ENV: value}
