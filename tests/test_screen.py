@@ -134,3 +134,19 @@ def test_screen_summary_gives_one_line_per_candidate_with_the_rules_verdict(tmp_
     written = {"screen_summary_md": str(summary), "table_md": str(table)}
     assert write.readme_text(written, kind="report-screen") == screen.screen_summary(facts)
     assert "Table 1" not in write.readme_text(written, kind="report-screen")
+
+
+def test_overall_verdict_waits_for_every_planned_candidate():
+    base = {("bce", 3): 50.0, ("bce", 4): 52.0}
+    behind = {(c, 3): 49.0 for c in ("xza_focal_nwj", "xza_focal_both", "xza_js")}
+    # three failed on s3, xza_w05 without a cell: open; with a lead of 0.5 on both seeds: all failed
+    assert screen.overall(screen.verdict(_facts({**base, **behind}))) == "No verdict yet: `xza_w05` still open."
+    small = {("xza_w05", 3): 50.5, ("xza_w05", 4): 52.5}
+    assert screen.overall(screen.verdict(_facts({**base, **behind, **small}))) == "No candidate advances."
+    # an extra that has run is part of the verdict; one that has not is not
+    won = screen.verdict(_facts({**base, **behind, **small, ("xza_focal", 3): 52.0, ("xza_focal", 4): 53.5}))
+    assert screen.overall(won) == "Advances: `xza_focal`."
+    assert screen.overall(screen.verdict(_facts({**base, **behind, **small, ("xza_focal", 3): 51.0}))) == (
+        "No verdict yet: `xza_focal` still open.")
+    text = screen.screen_summary(_facts({**base, **behind, **small}))
+    assert text.rstrip().endswith("**No candidate advances.**")

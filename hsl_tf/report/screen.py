@@ -84,6 +84,22 @@ def best_candidate(judged):
     return max(complete, key=complete.get) if complete else None
 
 
+def overall(judged, planned=None):
+    """The screen's verdict in one sentence: the candidates that advance, "no candidate advances"
+    once every planned candidate (default :data:`hsl_tf.rows.SCREEN`; a judged extra counts too) has
+    failed, else which are still open. ``judged``: :func:`verdict`."""
+    planned = list(grid.SCREEN if planned is None else planned)
+    names = planned + [c for c in judged if c not in planned]
+    state = {c: judged[c]["advances"] if c in judged else None for c in names}
+    won = [c for c in names if state[c]]
+    if won:
+        return "Advances: " + ", ".join(f"`{c}`" for c in won) + "."
+    open_ = [c for c in names if state[c] is None]
+    if not open_:
+        return "No candidate advances."
+    return "No verdict yet: " + ", ".join(f"`{c}`" for c in open_) + " still open."
+
+
 def screen_table(facts, screen=None, baseline=grid.SCREEN_BASELINE, seeds=grid.SCREEN_SEEDS,
                  margin=grid.SCREEN_MARGIN):
     """Markdown: per candidate and seed, its probe, its paired differences against the baseline and
@@ -110,6 +126,7 @@ def screen_table(facts, screen=None, baseline=grid.SCREEN_BASELINE, seeds=grid.S
     best = best_candidate(judged)
     tail = (f"\n\nRule: ahead of `{baseline}` on every seed ({', '.join(f's{s}' for s in seeds)}) and by ≥ "
             f"{margin:.1f} points on average, the branch alive and no crash in every cell. "
+            + overall(judged, None if screen is None else list(screen)) + " "
             + (f"Best mean paired difference among complete candidates: `{best}` ({_signed(judged[best]['mean'])})."
                if best else "No candidate is complete yet."))
     return md_table(header, body) + tail + "\n"
@@ -138,7 +155,8 @@ def screen_summary(facts, screen=None, baseline=grid.SCREEN_BASELINE, seeds=grid
               "branch", "crashes", "verdict"]
     done = [f"s{s} {_pct(facts[(baseline, s)]['probe'])} %" for s in seeds if "probe" in facts.get((baseline, s), {})]
     return (md_table(header, body) + f"\n\n_Probe (%) at epoch 10, differences in points; `{baseline}`: "
-            + (", ".join(done) if done else "no cell yet") + "._\n")
+            + (", ".join(done) if done else "no cell yet") + "._ **"
+            + overall(judged, None if screen is None else list(screen)) + "**\n")
 
 
 def _word(v):
