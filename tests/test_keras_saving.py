@@ -104,8 +104,8 @@ def test_save_load_resumes_fit_bit_for_bit_and_model_checkpoint_works(tmp_path):
 
 
 def test_a_mirrored_model_saves_loads_and_resumes(mirrored, tmp_path):
-    """Under 2 replicas (the strategy conftest.py makes for these tests): the saved model loads into the strategy's
-    scope with the same state, and both take the same next steps."""
+    """Under the 2-replica strategy of conftest.py: a saved model loads into the strategy's scope with the
+    same state, and the saved and the loaded model then train identically."""
     with mirrored.scope():
         model = _model()
         model.build_all((SIZE, SIZE))

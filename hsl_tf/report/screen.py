@@ -88,7 +88,7 @@ def overall(judged, planned=None):
     """The screen's verdict in one sentence: the candidates that advance, "no candidate advances"
     once every planned candidate (default :data:`hsl_tf.rows.SCREEN`; a judged extra counts too) has
     failed, else which are still open. ``judged``: :func:`verdict`."""
-    planned = list(grid.SCREEN if planned is None else planned)
+    planned = list(grid.SCREEN if planned is None else planned)  # a {candidate: control} dict gives its keys
     names = planned + [c for c in judged if c not in planned]
     state = {c: judged[c]["advances"] if c in judged else None for c in names}
     won = [c for c in names if state[c]]
@@ -126,7 +126,7 @@ def screen_table(facts, screen=None, baseline=grid.SCREEN_BASELINE, seeds=grid.S
     best = best_candidate(judged)
     tail = (f"\n\nRule: ahead of `{baseline}` on every seed ({', '.join(f's{s}' for s in seeds)}) and by ≥ "
             f"{margin:.1f} points on average, the branch alive and no crash in every cell. "
-            + overall(judged, None if screen is None else list(screen)) + " "
+            + overall(judged, screen) + " "
             + (f"Best mean paired difference among complete candidates: `{best}` ({_signed(judged[best]['mean'])})."
                if best else "No candidate is complete yet."))
     return md_table(header, body) + tail + "\n"
@@ -156,7 +156,7 @@ def screen_summary(facts, screen=None, baseline=grid.SCREEN_BASELINE, seeds=grid
     done = [f"s{s} {_pct(facts[(baseline, s)]['probe'])} %" for s in seeds if "probe" in facts.get((baseline, s), {})]
     return (md_table(header, body) + f"\n\n_Probe (%) at epoch 10, differences in points; `{baseline}`: "
             + (", ".join(done) if done else "no cell yet") + "._ **"
-            + overall(judged, None if screen is None else list(screen)) + "**\n")
+            + overall(judged, screen) + "**\n")
 
 
 def _word(v):
