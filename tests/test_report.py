@@ -350,3 +350,17 @@ def test_paired_table_gives_each_seeds_differences_and_their_mean(tmp_path):
     assert f"| mean |  |  |  | +0.35 ± {statistics.stdev([0.5, 0.2]):.2f} (n=2) | −3.50 ± {statistics.stdev([3, 4]):.2f} (n=2) |" in text
     assert "xz_infonce" not in text  # no seed has that pair
     assert tables.paired_table([r for r in records if r["row"] == "bce"]) == ""
+
+
+def test_paired_table_pairs_a_screen_candidate_with_the_baseline():
+    """A screen candidate's cell at the paper's protocol is paired with ``bce`` of its seed (its
+    confirmation), beside the other pairs the seeds have; seeds without the candidate show "–"."""
+    from hsl_tf.report import paired as tables
+
+    accs = {("bce", 0): 0.582, ("bce", 1): 0.567, ("xz_paper", 1): 0.514, ("xza_w05", 1): 0.575}
+    text = tables.paired_table([dict(probe(row.split("_")[0], a, seed), row=row) for (row, seed), a in accs.items()])
+    header = text.splitlines()[2]
+    assert header == "| seed | `bce` | `xz_paper` | `xza_w05` | estimator, NWJ − focal (xz_paper − bce) | xza_w05 − bce |"
+    assert "| s0 | 58.20 | – | – | – | – |" in text
+    assert "| s1 | 56.70 | 51.40 | 57.50 | −5.30 | +0.80 |" in text
+    assert "| mean |  |  |  | −5.30 (n=1) | +0.80 (n=1) |" in text

@@ -3,6 +3,7 @@
 import statistics
 
 from hsl_tf.report import keys
+from hsl_tf import rows as grid
 from hsl_tf.report.tables import md_table
 
 # Paired comparisons of Table 1's rows, seed by seed: (label, row, its control). The difference
@@ -10,11 +11,15 @@ from hsl_tf.report.tables import md_table
 PAIRED = (("structure term, NWJ (xza_paper − xz_paper)", "xza_paper", "xz_paper"),
           ("estimator, NWJ − focal (xz_paper − bce)", "xz_paper", "bce"),
           ("structure term, InfoNCE (xza − xz_infonce)", "xza", "xz_infonce"))
+# Every candidate of the 32-view screen against the baseline: the paired differences of its
+# confirmation cells at the paper's protocol (``results/full``).
+PAIRED_SCREEN = tuple((f"{c} − {grid.SCREEN_BASELINE}", c, grid.SCREEN_BASELINE)
+                      for c in {**grid.SCREEN, **grid.SCREEN_EXTRA})
 
 
 def paired_table(z_probes):
     """Markdown: per (backbone, dataset), a row per seed with the accuracies of the :data:`PAIRED`
-    rows and their differences, then the mean ± sample std of each difference over the seeds that
+    and :data:`PAIRED_SCREEN` rows and their differences, then the mean ± sample std of each difference over the seeds that
     have both rows, with n. "" when no pair has a seed with both rows."""
     acc = {}  # (backbone, dataset label) -> {(row, seed): accuracy %}
     for r in z_probes:
@@ -24,11 +29,12 @@ def paired_table(z_probes):
     out = []
     for (backbone, dataset), values in sorted(acc.items()):
         seeds = sorted({s for _, s in values})
-        pairs = [(label, a, b) for label, a, b in PAIRED if any((a, s) in values and (b, s) in values for s in seeds)]
+        pairs = [(label, a, b) for label, a, b in PAIRED + PAIRED_SCREEN
+                 if any((a, s) in values and (b, s) in values for s in seeds)]
         if not pairs:
             continue
         involved = {x for _, a, b in pairs for x in (a, b)}
-        rows = [r for r in ("bce", "xz_paper", "xza_paper", "xz_infonce", "xza") if r in involved]
+        rows = [r for r in keys.GRID_ORDER if r in involved]
         body, diffs = [], {label: [] for label, _, _ in pairs}
         for s in seeds:
             cells = [f"{values[(r, s)]:.2f}" if (r, s) in values else "–" for r in rows]
