@@ -2,8 +2,8 @@
 
 import statistics
 
-from hsl_tf.report import keys
 from hsl_tf import rows as grid
+from hsl_tf.report import keys
 from hsl_tf.report.tables import md_table
 
 # Paired comparisons of Table 1's rows, seed by seed: (label, row, its control). The difference
@@ -19,8 +19,8 @@ PAIRED_SCREEN = tuple((f"{c} − {grid.SCREEN_BASELINE}", c, grid.SCREEN_BASELIN
 
 def paired_table(z_probes):
     """Markdown: per (backbone, dataset), a row per seed with the accuracies of the :data:`PAIRED`
-    and :data:`PAIRED_SCREEN` rows and their differences, then the mean ± sample std of each difference over the seeds that
-    have both rows, with n. "" when no pair has a seed with both rows."""
+    and :data:`PAIRED_SCREEN` rows and their differences, then the mean ± sample std of each
+    difference over the seeds that have both rows, with n. "" when no pair has a seed with both rows."""
     acc = {}  # (backbone, dataset label) -> {(row, seed): accuracy %}
     for r in z_probes:
         if r.get("row") and r.get("seed") is not None:
