@@ -108,7 +108,7 @@ def test_screen_table_states_each_verdict():
     text = screen.screen_table(_facts(probes))
     assert "**advances**" in text and "does not advance (behind on s3)" in text  # xza_w05
     assert "incomplete" in text  # xza_js: ahead on s3, s4 not run
-    assert "+1.05" in text and "+1.25" in text  # the mean against bce; xza_w05's difference to its control
+    assert "+1.05" in text and "+1.25 (s3)" in text  # the mean against bce; xza_w05's difference to its control, one seed named
     assert screen.screen_table({}) == ""
 
 
@@ -122,7 +122,7 @@ def test_screen_summary_gives_one_line_per_candidate_with_the_rules_verdict(tmp_
         "`xza_focal_nwj`", "+1.50", "+0.60", "+1.05", "`bce`", "+1.05", "alive", "0", "**advances**"]
     w05 = next(line for line in lines if line.startswith("| `xza_w05`"))
     assert [c.strip() for c in w05.strip("|").split("|")] == [
-        "`xza_w05`", "−3.75", "–", "−3.75", "`xz_infonce`", "+1.25", "dead", "0", "does not advance (behind on s3; dead on s3)"]
+        "`xza_w05`", "−3.75", "–", "−3.75", "`xz_infonce`", "+1.25 (s3)", "dead", "0", "does not advance (behind on s3; dead on s3)"]
     assert "s3 50.00 %, s4 52.00 %" in lines[-2]
     assert screen.screen_summary({}) == ""
     # the README's block of kind report-screen is that summary and nothing else

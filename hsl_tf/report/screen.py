@@ -120,7 +120,7 @@ def screen_table(facts, screen=None, baseline=grid.SCREEN_BASELINE, seeds=grid.S
                          "–" if c.get("crashes") is None else str(c["crashes"]), ""])
         word = _word(v)
         body.append([f"`{cand}`", "mean", "", "", _signed(v["mean"]), "",
-                     _signed(statistics.mean(v["vs_control"].values()) if v["vs_control"] else None), "", "", word])
+                     _control_mean(v, seeds), "", "", word])
     header = ["candidate", "seed", "probe (%)", f"`{baseline}` (%)", f"− `{baseline}`", "own control (%)",
               "− control", "branch", "crashes", "verdict"]
     best = best_candidate(judged)
@@ -148,7 +148,7 @@ def screen_summary(facts, screen=None, baseline=grid.SCREEN_BASELINE, seeds=grid
         crashes = [c.get("crashes") for c in cells if c.get("crashes") is not None]
         body.append([f"`{cand}`", *(_signed(v["vs_baseline"].get(s)) for s in seeds), _signed(v["mean"]),
                      f"`{v['control']}`",
-                     _signed(statistics.mean(v["vs_control"].values()) if v["vs_control"] else None),
+                     _control_mean(v, seeds),
                      branch, str(sum(crashes)) if crashes else "–",
                      _word(v)])
     header = ["candidate", *(f"s{s} − `{baseline}`" for s in seeds), "mean", "control", "− control (mean)",
@@ -157,6 +157,16 @@ def screen_summary(facts, screen=None, baseline=grid.SCREEN_BASELINE, seeds=grid
     return (md_table(header, body) + f"\n\n_Probe (%) at epoch 10, differences in points; `{baseline}`: "
             + (", ".join(done) if done else "no cell yet") + "._ **"
             + overall(judged, screen) + "**\n")
+
+
+def _control_mean(v, seeds):
+    """The mean difference against the candidate's own control, naming its seeds while some are
+    missing (a mean over one seed is that seed's difference): "−0.82 (s3)"."""
+    got = [s for s in seeds if s in v["vs_control"]]
+    if not got:
+        return "–"
+    text = _signed(statistics.mean(v["vs_control"][s] for s in got))
+    return text if len(got) == len(seeds) else f"{text} ({', '.join(f's{s}' for s in got)})"
 
 
 def _word(v):
